@@ -1,0 +1,240 @@
+"""Text -> AST, collecting every syntax error of a file in one run.
+
+The Lark parser is built once per process. Lark's exceptions never leave this module: each
+becomes a `Diagnostic` (E001 syntax, E002 unterminated string, E003 encoding, E004 nesting).
+
+Error recovery is panic mode: on an unexpected token we report it, then drop tokens until one
+that can start a statement, setting or declaration, and pop the parser's stacks until that token
+is acceptable. This touches Lark's interactive-parser state, which is why lark's minor version
+is pinned in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+
+from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedEOF, VisitError
+
+from cadenza.grammar import ast
+from cadenza.grammar.comments import scan_comments
+from cadenza.grammar.diagnostics import Diagnostic, Span
+from cadenza.grammar.transformer import ToAst
+from cadenza.grammar.words import describe_expected, describe_token
+
+MAX_TREE_DEPTH = 250
+
+# Tokens that begin a declaration, a setting, a policy, a step, or close a block: safe places
+# to resume after an error.
+SYNC_TOKENS = frozenset({
+    "SCHEMA", "SEGMENT", "FRAMEWORK", "DEFAULTS", "PLAYBOOK", "TEST", "CUSTOMER", "EVENT",
+    "TOUCH", "OWNER", "WHEN", "AUDIENCE", "REENTER", "EXIT", "GOAL", "ON", "QUIET", "SEND",
+    "CAP", "CONSENT", "RATE", "TIMEZONE", "TASK", "WAIT", "BRANCH", "SPLIT", "UPDATE", "GOTO",
+    "END", "EXPECT", "START", "RUN", "RBRACE", "HOLDOUT", "ELSE", "NAME",
+})
+# A token starts a statement when only indentation, or a step label, stands before it.
+_LINE_START = re.compile(r"\s*(?:[A-Za-z_]\w*\s*:\s*)?")
+
+
+@functools.lru_cache(maxsize=2)
+def build_parser(*, strict: bool = False) -> Lark:
+    grammar = resources.files("cadenza.grammar").joinpath("playbook.lark").read_text("utf-8")
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True, strict=strict)
+
+
+@dataclass
+class _Recovery:
+    file: str
+    lines: list[str]
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    last_error_line: int = 0
+
+    def report(self, diagnostic: Diagnostic) -> None:
+        # One report per line: later complaints on the same line are echoes of the first.
+        if diagnostic.span.line == self.last_error_line:
+            return
+        self.last_error_line = diagnostic.span.line
+        self.diagnostics.append(diagnostic)
+
+    def __call__(self, error: UnexpectedInput) -> bool:
+        if isinstance(error, UnexpectedCharacters):
+            self.report(_char_diagnostic(self.file, error))
+            return True
+        if isinstance(error, UnexpectedToken):
+            return self._on_token(error)
+        return False
+
+    def _on_token(self, error: UnexpectedToken) -> bool:
+        token = error.token
+        if token.type == "$END":
+            self.report(_token_diagnostic(self.file, error))
+            return False
+        # Until the parser consumes a token past the last error, it is still lost in that
+        # fault: later complaints are its echoes, not new mistakes.
+        if not self.diagnostics or _consumed_since(error, self.last_error_line):
+            self.report(_token_diagnostic(self.file, error))
+        if token.type == "RBRACE" or (token.type in SYNC_TOKENS and self._starts_line(token)):
+            _resync(error, token)
+        return True  # the token is dropped unless _resync fed it
+
+    def _starts_line(self, token: Token) -> bool:
+        line = token.line or 1
+        if line > len(self.lines):
+            return False
+        before = self.lines[line - 1][: (token.column or 1) - 1]
+        return _LINE_START.fullmatch(before) is not None
+
+
+def _consumed_since(error: UnexpectedToken, line: int) -> bool:
+    values = error.interactive_parser.parser_state.value_stack
+    if not values:
+        return False
+    top = values[-1]
+    if isinstance(top, Token):
+        return (top.line or 0) > line
+    if isinstance(top, Tree) and not getattr(top.meta, "empty", True):
+        return int(top.meta.end_line) > line
+    return False
+
+
+def _resync(error: UnexpectedToken, token: Token) -> None:
+    """Pop the parser's stacks, within the innermost open block, until `token` is acceptable."""
+    state = error.interactive_parser.parser_state
+    states = state.parse_conf.states
+    depth = len(state.state_stack)
+    while depth > 1:
+        if token.type in states[state.state_stack[depth - 1]]:
+            break
+        value = state.value_stack[depth - 2] if depth - 2 < len(state.value_stack) else None
+        if isinstance(value, Token) and value.type == "LBRACE":
+            return  # never pop out of the enclosing block: the error is local to it
+        depth -= 1
+    else:
+        return
+    saved = (list(state.state_stack), list(state.value_stack))
+    del state.state_stack[depth:]
+    del state.value_stack[depth - 1 :]
+    try:
+        error.interactive_parser.feed_token(token)
+    except UnexpectedInput:
+        state.state_stack[:], state.value_stack[:] = saved
+
+
+def _char_diagnostic(file: str, error: UnexpectedCharacters) -> Diagnostic:
+    span = Span.point(error.line, error.column)
+    char = error.char
+    if char == '"':
+        return Diagnostic(
+            code="E002", file=file, span=span,
+            message="unterminated string: this '\"' has no closing '\"' on the same line.",
+            hint='close the string on the same line; write \\" for a quote inside it.',
+        )
+    shown = repr(char)[1:-1]
+    expected = describe_expected(error.allowed or set())
+    return Diagnostic(
+        code="E001", file=file, span=span,
+        message=f"unexpected character '{shown}'.",
+        hint=f"expected {expected} here." if expected else "remove this character.",
+    )
+
+
+def _token_diagnostic(file: str, error: UnexpectedToken) -> Diagnostic:
+    token = error.token
+    expected = describe_expected(error.accepts or error.expected)
+    if token.type == "$END":
+        line, col = _end_position(error)
+        return Diagnostic(
+            code="E001", file=file, span=Span.point(line, col),
+            message=f"the file ends too early; expected {expected}.",
+            hint="a block opened with '{' must be closed with '}'.",
+        )
+    length = max(1, len(str(token)))
+    span = Span(line=token.line or 1, col=token.column or 1, end_line=token.line or 1,
+                end_col=(token.column or 1) + length)
+    return Diagnostic(
+        code="E001", file=file, span=span,
+        message=f"unexpected {describe_token(token)}; expected {expected}.",
+        hint="check the statement's spelling against docs/language.md.",
+    )
+
+
+def _end_position(error: UnexpectedToken) -> tuple[int, int]:
+    token = error.token
+    line = getattr(token, "end_line", None) or getattr(token, "line", None) or 1
+    col = getattr(token, "end_column", None) or getattr(token, "column", None) or 1
+    return line, col
+
+
+def _too_deep(tree: Tree[Token]) -> Span | None:
+    """The position of the first subtree deeper than MAX_TREE_DEPTH (iteratively: no recursion)."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TREE_DEPTH:
+            meta = node.meta
+            return Span.point(getattr(meta, "line", 1), getattr(meta, "column", 1))
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+    return None
+
+
+def decode(data: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
+    """UTF-8 (with or without a BOM) -> text, or an E003 diagnostic at the first bad byte."""
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        bad = data[exc.start : exc.start + 1].hex()
+        return None, [Diagnostic(
+            code="E003", file=file, span=Span.point(line, col),
+            message=f"this file is not valid UTF-8: byte 0x{bad} cannot be decoded.",
+            hint="save the file as UTF-8 (every editor offers it).",
+        )]
+
+
+def parse_text(text: str, file: str) -> tuple[ast.Document | None, list[Diagnostic]]:
+    """Parse one file; the document is None when syntax errors were found."""
+    text = text.removeprefix("\ufeff")
+    recovery = _Recovery(file=file, lines=text.splitlines())
+    tree: Tree[Token] | None = None
+    try:
+        tree = build_parser().parse(text, on_error=recovery)
+    except UnexpectedEOF:
+        pass  # reported by the handler as "the file ends too early"
+    except UnexpectedInput as exc:
+        if not recovery.diagnostics:
+            recovery.report(_fallback(file, exc))
+    if recovery.diagnostics or tree is None:
+        return None, recovery.diagnostics
+    deep = _too_deep(tree)
+    if deep is not None:
+        return None, [Diagnostic(
+            code="E004", file=file, span=deep,
+            message=f"this expression nests deeper than {MAX_TREE_DEPTH} levels.",
+            hint="move parts of the condition into named segments.",
+        )]
+    try:
+        items = ToAst().transform(tree)
+    except VisitError as exc:  # a bug in the transformer, never the user's fault: say so
+        raise RuntimeError(f"internal error while building the AST of {file}") from exc
+    return ast.Document(file=file, items=items, comments=scan_comments(text)), []
+
+
+def _fallback(file: str, exc: UnexpectedInput) -> Diagnostic:
+    line = getattr(exc, "line", 1) or 1
+    col = getattr(exc, "column", 1) or 1
+    return Diagnostic(code="E001", file=file, span=Span.point(line, col),
+                      message="the file could not be parsed here.",
+                      hint="check the statement's spelling against docs/language.md.")
+
+
+def parse_bytes(data: bytes, file: str) -> tuple[ast.Document | None, list[Diagnostic]]:
+    text, problems = decode(data, file)
+    if text is None:
+        return None, problems
+    return parse_text(text, file)
