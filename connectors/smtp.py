@@ -35,7 +35,7 @@ from .redact import get_logger, redact_address
 
 _TRANSIENT_CLASS = 4
 _OK = 250
-_UNSAFE_ID = re.compile(r"[^A-Za-z0-9._:+=-]")
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9._+=-]")
 
 
 class SmtpConfig(BaseModel):
@@ -152,7 +152,7 @@ class SmtpConnector:
         mail["Subject"] = message.subject or ""
         mail["Date"] = formatdate(usegmt=True)
         domain = sender.rpartition("@")[2] or "cadenza.invalid"
-        mail["Message-ID"] = f"<{_UNSAFE_ID.sub('-', message.message_id)}@{domain}>"
+        mail["Message-ID"] = f"<{_UNSAFE_ID.sub('.', message.message_id)}@{domain}>"
         mail["X-Cadenza-Message-Id"] = message.message_id
         mail.set_content(message.text or "")
         if message.html:

@@ -24,7 +24,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from ._http import classify_status, parse_retry_after, short
+from ._http import parse_retry_after, short
 from .base import (
     Channel,
     Delivered,
@@ -40,6 +40,7 @@ from .redact import get_logger, redact_address
 OPTED_OUT = 21610
 TOO_MANY_REQUESTS = 20429
 MESSAGE_ID_PARAM = "cadenza_message_id"
+_RETRYABLE = frozenset({408, 429})
 
 
 class TwilioConfig(BaseModel):
@@ -155,15 +156,14 @@ class TwilioConnector:
     def _from_twilio_error(self, exc: TwilioException) -> SendResult:
         if not isinstance(exc, TwilioRestException | TwilioServiceException):
             return Unknown(short(f"Twilio client error {type(exc).__name__}: {exc}"))
-        status, code = int(exc.status), exc.code
+        status, code = int(exc.status), str(exc.code or exc.status)
         text = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
-        reason = short(f"Twilio error {code}: {text}")
-        if code == OPTED_OUT:
-            return Permanent(reason, opted_out=True, code=str(code))
-        if code == TOO_MANY_REQUESTS:
-            return Transient(reason, parse_retry_after(self._http.last_retry_after), str(code))
-        return classify_status(status, reason, self._http.last_retry_after, str(code or status))
-
+        reason = short(f"Twilio error {code} (HTTP {status}): {text}")
+        if code == str(OPTED_OUT):
+            return Permanent(reason, opted_out=True, code=code)
+        if code == str(TOO_MANY_REQUESTS) or status in _RETRYABLE or status >= 500:
+            return Transient(reason, parse_retry_after(self._http.last_retry_after), code)
+        return Permanent(reason, code=code)
 
 def _from_transport_error(exc: requests.RequestException) -> SendResult:
     # ConnectTimeout and refused connections fail before a byte of the request is written.
