@@ -198,7 +198,8 @@ def decode(data: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
 
 
 def parse_text(text: str, file: str) -> tuple[ast.Document | None, list[Diagnostic]]:
-    """Parse one file; the document is None when syntax errors were found."""
+    """Parse one file. After syntax errors the document holds what recovery kept, so later
+    stages can still report their own findings; it is None only when nothing could be kept."""
     text = text.removeprefix("\ufeff")
     recovery = _Recovery(file=file, lines=text.splitlines())
     tree: Tree[Token] | None = None
@@ -209,7 +210,7 @@ def parse_text(text: str, file: str) -> tuple[ast.Document | None, list[Diagnost
     except UnexpectedInput as exc:
         if not recovery.diagnostics:
             recovery.report(_fallback(file, exc))
-    if recovery.diagnostics or tree is None:
+    if tree is None:
         return None, recovery.diagnostics
     deep = _too_deep(tree)
     if deep is not None:
@@ -222,7 +223,8 @@ def parse_text(text: str, file: str) -> tuple[ast.Document | None, list[Diagnost
         items = ToAst().transform(tree)
     except VisitError as exc:  # a bug in the transformer, never the user's fault: say so
         raise RuntimeError(f"internal error while building the AST of {file}") from exc
-    return ast.Document(file=file, items=items, comments=scan_comments(text)), []
+    document = ast.Document(file=file, items=items, comments=scan_comments(text))
+    return document, recovery.diagnostics
 
 
 def _fallback(file: str, exc: UnexpectedInput) -> Diagnostic:

@@ -1,0 +1,26 @@
+"""Printing diagnostics the same way from every subcommand."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+
+from cadenza.grammar.diagnostics import Diagnostic, render_json, render_text
+
+_COLOURS = {"error": "red", "warning": "yellow"}
+
+
+def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str]) -> None:
+    lines_of = {name: text.splitlines() for name, text in sources.items()}
+    for d in diagnostics:
+        text = render_text(d, lines_of.get(d.file))
+        head, _, rest = text.partition("\n")
+        click.echo(click.style(head, fg=_COLOURS[d.severity], bold=True), err=False)
+        if rest:
+            click.echo(rest)
+        click.echo()
+
+
+def print_json(diagnostics: Sequence[Diagnostic]) -> None:
+    click.echo(render_json(diagnostics))

@@ -1,0 +1,45 @@
+"""`cadenza validate [PATHS]`: every diagnostic of every project, in one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cadenza.engine.cli.output import print_diagnostics, print_json
+from cadenza.grammar.diagnostics import Diagnostic, summary
+from cadenza.playbooks.project import LoadedProject, find_root, load_project
+
+
+def load_all(paths: tuple[Path, ...]) -> list[LoadedProject]:
+    roots: dict[Path, Path] = {}
+    for p in paths or (Path("."),):
+        root = find_root(p)
+        roots.setdefault(root.resolve(), root)
+    return [load_project(root) for root in roots.values()]
+
+
+def run(paths: tuple[Path, ...], output: str, strict: bool) -> int:
+    projects = load_all(paths)
+    everything: list[Diagnostic] = [d for p in projects for d in p.diagnostics]
+    if output == "json":
+        print_json(everything)
+    else:
+        for p in projects:
+            print_diagnostics(p.diagnostics, p.sources)
+            count = len(p.project.playbooks) if p.project else 0
+            state = "ok" if p.ok else "failed"
+            noun = "playbook" if count == 1 else "playbooks"
+            click.echo(f"{p.root}: {state} — {count} {noun}, {summary(p.diagnostics)}")
+    failed = any(d.is_error or strict for d in everything)
+    return 1 if failed else 0
+
+
+@click.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Diagnostics as text or as JSON for tools.")
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+def command(paths: tuple[Path, ...], output: str, strict: bool) -> int:
+    """Check playbook projects (directories, or files inside one) and report every problem."""
+    return run(paths, output, strict)

@@ -1,0 +1,99 @@
+"""Checks on the shape of a playbook's graph: reachability, endings, loops without a wait."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cadenza.grammar.diagnostics import Span
+from cadenza.playbooks import model as m
+from cadenza.playbooks.report import Reporter
+
+SpanOf = Callable[[str], Span]
+
+
+def _edges(steps: dict[str, m.Step]) -> dict[str, list[str | None]]:
+    return {sid: [t for t in m.successors(s) if t is None or t in steps]
+            for sid, s in steps.items()}
+
+
+def reachable(start: str | None, edges: dict[str, list[str | None]]) -> set[str]:
+    seen: set[str] = set()
+    stack = [start] if start is not None else []
+    while stack:
+        sid = stack.pop()
+        if sid is None or sid in seen:
+            continue
+        seen.add(sid)
+        stack.extend(t for t in edges[sid] if t is not None)
+    return seen
+
+
+def _can_end(edges: dict[str, list[str | None]]) -> set[str]:
+    """Steps from which the end is reachable (a fixed point over reversed edges)."""
+    ending = {sid for sid, ts in edges.items() if None in ts}
+    changed = True
+    while changed:
+        changed = False
+        for sid, ts in edges.items():
+            if sid not in ending and any(t in ending for t in ts if t is not None):
+                ending.add(sid)
+                changed = True
+    return ending
+
+
+def _waitless_cycle(steps: dict[str, m.Step], edges: dict[str, list[str | None]],
+                    ) -> list[str] | None:
+    """A cycle made only of steps that are not waits, if there is one (iterative DFS)."""
+    nodes = [sid for sid, s in steps.items() if s.kind not in m.WAIT_KINDS]
+    inner = {sid: [t for t in edges[sid] if t is not None and t in nodes] for sid in nodes}
+    color = dict.fromkeys(nodes, 0)
+    for root in nodes:
+        if color[root]:
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, int]] = [(root, 0)]
+        while stack:
+            sid, i = stack.pop()
+            if i == 0:
+                color[sid] = 1
+                path.append(sid)
+            if i < len(inner[sid]):
+                stack.append((sid, i + 1))
+                nxt = inner[sid][i]
+                if color[nxt] == 1:
+                    return path[path.index(nxt):]
+                if color[nxt] == 0:
+                    stack.append((nxt, 0))
+            else:
+                color[sid] = 2
+                path.pop()
+    return None
+
+
+def check_flow(pb: m.Playbook, span_of: SpanOf, rep: Reporter) -> None:
+    steps = {s.id: s for s in pb.steps}
+    if not steps:
+        return
+    edges = _edges(steps)
+    live = reachable(pb.start, edges)
+    for s in pb.steps:
+        if s.id not in live:
+            rep.error("E030", pb.file, span_of(s.id),
+                      f"step '{s.id}' can never be reached.",
+                      hint="jump to it (goto, branch, split, else ->) or remove it; an "
+                           "'end' or 'goto' just before it stops control falling through.")
+    cycle = _waitless_cycle({k: v for k, v in steps.items() if k in live}, edges)
+    if cycle is not None:
+        shown = " -> ".join([*cycle, cycle[0]])
+        rep.error("E032", pb.file, span_of(cycle[0]),
+                  f"the loop {shown} has no wait in it, so it would repeat without pause.",
+                  hint="put a 'wait' step inside the loop, or end it.")
+    if pb.exits:
+        return  # an exit rule can end any path, loops included
+    ending = _can_end(edges)
+    stuck = [s.id for s in pb.steps if s.id in live and s.id not in ending]
+    if stuck and cycle is None:
+        rep.error("E031", pb.file, span_of(stuck[0]),
+                  f"from step '{stuck[0]}' no path ever ends: customers would stay in this "
+                  "playbook forever.",
+                  hint="add an 'end' on some path, or an 'exit when ...' rule.")

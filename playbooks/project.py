@@ -1,0 +1,136 @@
+"""A project directory -> parsed, compiled and checked, with every diagnostic of every file.
+
+Layout: `*.play` files anywhere (but in `data/`, `templates/` and dot-folders), Liquid
+templates in `templates/`, sample data in `data/`, and an optional `cadenza.toml`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from cadenza.grammar import ast
+from cadenza.grammar.diagnostics import Diagnostic, Span
+from cadenza.grammar.parser import parse_bytes
+from cadenza.playbooks import model as m
+from cadenza.playbooks.compiler import ProjectInput, compile_project
+from cadenza.playbooks.policies import valid_zone
+from cadenza.playbooks.templates import load_template
+
+CONFIG_FILE = "cadenza.toml"
+SKIP_DIRS = frozenset({"data", "templates", "node_modules", "__pycache__"})
+
+
+class ProjectSettings(BaseModel):
+    """The `[project]` table of cadenza.toml."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str | None = None
+    timezone: str = "UTC"
+
+
+@dataclass
+class LoadedProject:
+    root: Path
+    project: m.Project | None
+    diagnostics: list[Diagnostic]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.project is not None
+
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+
+def find_root(path: Path) -> Path:
+    """A directory is a project; a file belongs to the nearest folder with cadenza.toml."""
+    if path.is_dir():
+        return path
+    for folder in (path.parent, *path.parent.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return path.parent
+
+
+def play_files(root: Path) -> list[Path]:
+    found = []
+    for p in sorted(root.rglob("*.play")):
+        rel = p.relative_to(root).parts[:-1]
+        if any(part in SKIP_DIRS or part.startswith(".") for part in rel):
+            continue
+        found.append(p)
+    return found
+
+
+def _settings(root: Path) -> tuple[ProjectSettings, list[Diagnostic]]:
+    path = root / CONFIG_FILE
+    file = str(path)
+    if not path.is_file():
+        return ProjectSettings(name=root.resolve().name), []
+    try:
+        data = tomllib.loads(path.read_text("utf-8-sig"))
+        settings = ProjectSettings.model_validate(data.get("project", {}))
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", 1) or 1
+        col = getattr(exc, "colno", 1) or 1
+        return ProjectSettings(), [Diagnostic(
+            code="E050", file=file, span=Span.point(line, col),
+            message=f"cadenza.toml is not valid TOML: {exc}.",
+            hint="see docs/language.md, 'Project layout'.")]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        return ProjectSettings(), [Diagnostic(
+            code="E050", file=file, span=Span.point(1, 1),
+            message=f"cadenza.toml [project] {where}: {first['msg']}.",
+            hint="[project] accepts 'name' and 'timezone'.")]
+    if not valid_zone(settings.timezone):
+        return settings.model_copy(update={"timezone": "UTC"}), [Diagnostic(
+            code="E021", file=file, span=Span.point(1, 1),
+            message=f"unknown time zone '{settings.timezone}' in cadenza.toml.",
+            hint='use an IANA zone name such as "America/New_York".')]
+    return settings.model_copy(update={"name": settings.name or root.resolve().name}), []
+
+
+def load_project(path: Path) -> LoadedProject:
+    root = find_root(path)
+    settings, diagnostics = _settings(root)
+    documents: list[ast.Document] = []
+    sources: dict[str, str] = {}
+    files = play_files(root)
+    if not files:
+        diagnostics.append(Diagnostic(
+            code="E051", file=str(root), span=Span.point(1, 1),
+            message=f"no .play files were found in '{root}'.",
+            hint="run 'cadenza init DIR' to start a project."))
+    for file in files:
+        data = file.read_bytes()
+        doc, found = parse_bytes(data, str(file))
+        sources[str(file)] = data.decode("utf-8-sig", errors="replace")
+        diagnostics.extend(found)
+        if doc is not None:
+            documents.append(doc)
+    templates = _templates(root)
+    project, rep = compile_project(ProjectInput(
+        name=settings.name or root.name, root=str(root), timezone=settings.timezone,
+        documents=documents, templates=templates))
+    diagnostics.extend(rep.diagnostics)
+    diagnostics.sort(key=Diagnostic.sort_key)
+    failed = any(d.is_error for d in diagnostics)
+    for t in templates.values():
+        sources.setdefault(t.file, (root / t.file).read_text("utf-8-sig", errors="replace"))
+    return LoadedProject(root=root, project=None if failed else project,
+                         diagnostics=diagnostics, sources=sources)
+
+
+def _templates(root: Path) -> dict[str, m.Template]:
+    folder = root / "templates"
+    if not folder.is_dir():
+        return {}
+    loaded = (load_template(p, root) for p in sorted(folder.rglob("*.liquid")))
+    return {t.name: t.model_copy(update={"file": str(root / t.file)}) for t in loaded}

@@ -1,0 +1,122 @@
+"""Liquid templates: loaded from `templates/`, compiled once, their variables checked per use.
+
+Liquid is what Braze, Customer.io and Shopify users already write. Rendering happens in the
+engine at send time; here we only prove that every template compiles and names nothing the
+schema does not know.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from liquid import BoundTemplate, Environment, StrictUndefined
+from liquid.exceptions import LiquidError
+
+from cadenza.grammar.diagnostics import Span, did_you_mean
+from cadenza.playbooks import model as m
+from cadenza.playbooks.report import Reporter
+
+PLAYBOOK_VARS = ("name", "title")
+EXTRA_VARS = ("unsubscribe_url",)
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> Environment:
+    return Environment(undefined=StrictUndefined)
+
+
+def load_template(path: Path, root: Path) -> m.Template:
+    text = path.read_text("utf-8-sig").replace("\r\n", "\n")
+    name = path.relative_to(root / "templates").as_posix().removesuffix(".liquid")
+    rel = path.relative_to(root).as_posix()
+    subject, body, body_line = split_front_matter(text)
+    return m.Template(name=name, file=rel, subject=subject, body=body, body_line=body_line)
+
+
+def split_front_matter(text: str) -> tuple[str | None, str, int]:
+    """`---\\nsubject: ...\\n---\\nbody` -> (subject, body, first line of body)."""
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != "---":
+        return None, text, 1
+    subject = None
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() == "---":
+            return subject, "\n".join(lines[i + 1:]), i + 2
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "subject":
+            subject = value.strip()
+    return subject, text, 1
+
+
+@dataclass(frozen=True)
+class Vars:
+    """The names a template may use where it is sent."""
+
+    customer: dict[str, m.AttrType]
+    event: dict[str, m.AttrType] | None
+    bound: dict[str, dict[str, m.AttrType]]
+
+    def problem(self, path: str) -> str | None:
+        head, _, rest = path.partition(".")
+        prop = rest.split(".")[0] if rest else ""
+        if head in self.customer and not rest:
+            return None
+        namespaces: dict[str, frozenset[str] | None] = {
+            "customer": frozenset(self.customer),
+            "event": None if self.event is None else frozenset(self.event),
+            "playbook": frozenset(PLAYBOOK_VARS),
+            **{k: frozenset(v) for k, v in self.bound.items()}}
+        if head in EXTRA_VARS and not rest:
+            return None
+        if head not in namespaces:
+            known = [*self.customer, *namespaces, *EXTRA_VARS]
+            return f"'{head}' is not a known variable{did_you_mean(head, known)}"
+        names = namespaces[head]
+        if names is None:
+            return f"'{path}' has no event here: the playbook is not triggered by an event"
+        if prop not in names:
+            return f"'{path}' is not known{did_you_mean(prop, names)}"
+        return None
+
+
+def compile_source(source: str) -> tuple[BoundTemplate | None, LiquidError | None]:
+    try:
+        return environment().from_string(source), None
+    except LiquidError as exc:
+        return None, exc
+
+
+def _error_span(source: str, exc: LiquidError, first_line: int) -> Span:
+    token = getattr(exc, "token", None)
+    index = getattr(token, "start_index", 0) or 0
+    before = source[:index]
+    line = before.count("\n")
+    col = index - (before.rfind("\n") + 1) + 1
+    return Span.point(first_line + line, col)
+
+
+def _message(exc: LiquidError) -> str:
+    return str(getattr(exc, "message", None) or exc).splitlines()[0].strip()
+
+
+def check_source(source: str, vars_: Vars, where: tuple[str, Span], origin: tuple[str, int],
+                 label: str, rep: Reporter) -> None:
+    """Compile one template text and check its variables; errors point at the template."""
+    file, line = origin
+    template, exc = compile_source(source)
+    if exc is not None:
+        rep.error("E037", file, _error_span(source, exc, line),
+                  f"{label} does not compile: {_message(exc)}.",
+                  hint="check the Liquid syntax: {{ variable }}, {% if %}...{% endif %}.",
+                  related=(where,))
+        return
+    assert template is not None
+    for path in sorted(template.global_variable_paths()):
+        problem = vars_.problem(path)
+        if problem is not None:
+            rep.error("E038", where[0], where[1], f"{label} uses {problem}.",
+                      hint="templates may use customer attributes, event.PROPERTY of the "
+                           "trigger event, NAME.PROPERTY of a bound event, playbook.name.",
+                      related=((file, Span.point(line, 1)),))

@@ -1,0 +1,141 @@
+"""Playbook test blocks -> `PlaybookTest`: names and types checked, times made absolute (UTC)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from cadenza.grammar import ast
+from cadenza.grammar.diagnostics import did_you_mean
+from cadenza.playbooks import model as m
+from cadenza.playbooks.policies import CHANNELS, valid_zone
+from cadenza.playbooks.report import Reporter
+
+EXPECT_CHANNELS = (*CHANNELS, "task")
+Scalar = str | float | bool
+
+
+def to_utc(raw: str, zone: str) -> datetime:
+    """ISO 8601 -> aware UTC; a time without an offset is read in `zone`."""
+    dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=ZoneInfo(zone))
+    return dt.astimezone(UTC)
+
+
+def _scalar(pair: ast.Pair, t: m.AttrType | None, what: str, file: str,
+            rep: Reporter) -> Scalar:
+    v = pair.value.value
+    if t is None:
+        return v
+    kind = "bool" if isinstance(v, bool) else "string" if isinstance(v, str) else "number"
+    is_ts = pair.value.raw[:1].isdigit() and isinstance(v, str)
+    if is_ts:
+        kind = "timestamp"
+    ok = kind == t.type or (t.type == "enum" and kind == "string" and v in t.members) or (
+        t.type == "timestamp" and kind == "string")
+    if not ok:
+        rep.error("E020", file, pair.value.span,
+                  f"{what} '{pair.name.name}' is a {t}, but {pair.value.raw} is a {kind}.")
+    return v
+
+
+def _pairs(pairs: tuple[ast.Pair, ...], known: dict[str, m.AttrType], what: str, file: str,
+           rep: Reporter) -> dict[str, Scalar]:
+    out: dict[str, Scalar] = {}
+    for p in pairs:
+        t = known.get(p.name.name)
+        if t is None:
+            rep.error("E015", file, p.name.span,
+                      f"unknown {what} '{p.name.name}'{did_you_mean(p.name.name, known)}")
+        out[p.name.name] = _scalar(p, t, what, file, rep)
+    return out
+
+
+class _TestBuilder:
+    def __init__(self, decl: ast.TestDecl, file: str, schema: m.Schema, zone: str,
+                 rep: Reporter) -> None:
+        self.decl, self.file, self.schema, self.rep = decl, file, schema, rep
+        self.zone = zone
+        self.playbook: str | None = None
+        self.customer: dict[str, Scalar] = {}
+        self.start: datetime | None = None
+        self.until: datetime | None = None
+        self.events: list[m.TestEvent] = []
+        self.expects: list[m.Expectation] = []
+
+    def time(self, lit: ast.Literal) -> datetime:
+        return to_utc(str(lit.value), self.zone)
+
+    def customer_zone(self) -> None:
+        zone = self.customer.get("timezone")
+        if isinstance(zone, str) and valid_zone(zone):
+            self.zone = zone
+
+    def line(self, x: ast.TestLine, playbooks: dict[str, m.Playbook]) -> None:
+        match x:
+            case ast.TestPlaybook():
+                self.playbook = x.name.name
+                if x.name.name not in playbooks:
+                    self.rep.error("E019", self.file, x.name.span,
+                                   f"unknown playbook '{x.name.name}'"
+                                   f"{did_you_mean(x.name.name, playbooks)}")
+            case ast.TestCustomer():
+                self.customer = _pairs(x.pairs, self.schema.customer, "customer attribute",
+                                       self.file, self.rep)
+                self.customer_zone()
+            case ast.TestStart():
+                self.start = self.time(x.at)
+            case ast.TestUntil():
+                self.until = self.time(x.at)
+            case ast.TestEvent():
+                self._event(x)
+            case ast.TestExpect():
+                self._expect(x)
+
+    def _event(self, x: ast.TestEvent) -> None:
+        props = self.schema.events.get(x.event.name)
+        if props is None:
+            self.rep.error("E014", self.file, x.event.span,
+                           f"unknown event '{x.event.name}'"
+                           f"{did_you_mean(x.event.name, self.schema.events)}")
+            props = {}
+        values = _pairs(x.pairs, props, f"property of '{x.event.name}'", self.file, self.rep)
+        self.events.append(m.TestEvent(event=x.event.name, at=self.time(x.at),
+                                       properties=values))
+
+    def _expect(self, x: ast.TestExpect) -> None:
+        if x.channel is None:
+            return  # `expect nothing`: an empty list of expected sends
+        if x.channel.name not in EXPECT_CHANNELS:
+            self.rep.error("E016", self.file, x.channel.span,
+                           f"unknown channel '{x.channel.name}'"
+                           f"{did_you_mean(x.channel.name, EXPECT_CHANNELS)}",
+                           hint=f"expect one of: {', '.join(EXPECT_CHANNELS)}.")
+        template = None if x.template is None else x.template.value
+        at = None if x.at is None else self.time(x.at)
+        self.expects.append(m.Expectation(channel=x.channel.name, template=template, at=at))
+
+    def build(self) -> m.PlaybookTest | None:
+        if self.playbook is None:
+            self.rep.error("E019", self.file, self.decl.name.span,
+                           f"test {self.decl.name.raw} names no playbook.",
+                           hint="add a line: playbook NAME")
+            return None
+        return m.PlaybookTest(
+            name=self.decl.name.value, playbook=self.playbook, customer=self.customer,
+            start=self.start, events=tuple(sorted(self.events, key=lambda e: e.at)),
+            expects=tuple(self.expects), until=self.until,
+            location=m.Location(file=self.file, line=self.decl.span.line,
+                                col=self.decl.span.col))
+
+
+def compile_test(decl: ast.TestDecl, file: str, schema: m.Schema, zone: str,
+                 playbooks: dict[str, m.Playbook], rep: Reporter) -> m.PlaybookTest | None:
+    b = _TestBuilder(decl, file, schema, zone, rep)
+    # The customer's zone decides how zone-less times read, so take it first.
+    for x in sorted(decl.lines, key=lambda x: not isinstance(x, ast.TestCustomer)):
+        b.line(x, playbooks)
+    return b.build()
+
+
