@@ -36,7 +36,7 @@ class FakeSendGrid(FakeHttpServer):
         message = _MESSAGES.get(fault.status, "error")
         return Reply.json(fault.status, _errors((message, None)), **headers)
 
-    def app(self, received: Received) -> Reply:  # noqa: PLR0911 - one return per status
+    def app(self, received: Received) -> Reply:
         if received.method != "POST" or received.path != "/v3/mail/send":
             return Reply.json(404, _errors(("not found", None)))
         if received.headers.get("Authorization") != f"Bearer {self.api_key}":
