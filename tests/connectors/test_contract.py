@@ -114,3 +114,14 @@ def test_message_for_another_channel_is_permanent(harness: Harness) -> None:
     result = harness.connector.send(message)
     assert isinstance(result, Permanent)
     assert re.search(rf"route it to an? {other} connector", result.reason)
+
+
+@pytest.mark.parametrize("harness", ["sendgrid", "twilio", "recorder"], indirect=True)
+def test_concurrent_sends_all_succeed(harness: Harness) -> None:
+    """One connector shared by 8 threads delivers every message (the dispatcher's pool)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: harness.connector.send(harness.message), range(40)))
+    assert all(isinstance(result, Delivered) for result in results), results
+    assert len({result.provider_id for result in results if isinstance(result, Delivered)}) == 40

@@ -84,6 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default 5 drops SYNs under a thread pool of clients
     block_on_close = False
     fake: FakeHttpServer
 
