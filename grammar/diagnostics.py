@@ -71,9 +71,9 @@ class Diagnostic:
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """Return " — did you mean 'x'?" for the closest candidate, or an empty string."""
+    """End a sentence: " — did you mean 'x'?" for the closest candidate, else a full stop."""
     matches = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f" — did you mean '{matches[0]}'?" if matches else ""
+    return f" — did you mean '{matches[0]}'?" if matches else "."
 
 
 def render_text(diagnostic: Diagnostic, source_lines: Sequence[str] | None) -> str:

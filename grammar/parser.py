@@ -26,6 +26,9 @@ from cadenza.grammar.transformer import ToAst
 from cadenza.grammar.words import describe_expected, describe_token
 
 MAX_TREE_DEPTH = 250
+# Playbook files are small (the largest example is a few KB); a cap keeps a stray data file
+# or an attack from tying up `validate`, the language server or `serve`'s deploy path.
+MAX_FILE_BYTES = 2 * 1024 * 1024
 
 # Tokens that begin a declaration, a setting, a policy, a step, or close a block: safe places
 # to resume after an error.
@@ -236,6 +239,12 @@ def _fallback(file: str, exc: UnexpectedInput) -> Diagnostic:
 
 
 def parse_bytes(data: bytes, file: str) -> tuple[ast.Document | None, list[Diagnostic]]:
+    if len(data) > MAX_FILE_BYTES:
+        size = len(data) / (1024 * 1024)
+        return None, [Diagnostic(
+            code="E005", file=file, span=Span.point(1, 1),
+            message=f"this file is {size:.1f} MB, more than the 2 MB a playbook file may be.",
+            hint="split it into several .play files; names resolve across the project.")]
     text, problems = decode(data, file)
     if text is None:
         return None, problems

@@ -27,10 +27,12 @@ class Scope:
     event_props: dict[str, m.AttrType] | None = None  # `event.x`; None: no event in scope
     event_hint: str = "event.x is only available where an event is in scope."
     bound: dict[str, dict[str, m.AttrType]] = field(default_factory=dict)
+    # The event itself is unknown (already reported): its properties are not checked again.
+    lenient_event: bool = False
 
-    def with_event(self, props: dict[str, m.AttrType]) -> Scope:
+    def with_event(self, props: dict[str, m.AttrType] | None) -> Scope:
         return Scope(schema=self.schema, segments=self.segments, file=self.file,
-                     event_props=props, bound=self.bound)
+                     event_props=props or {}, bound=self.bound, lenient_event=props is None)
 
 
 Typed = tuple[m.Value, m.AttrType | None]
@@ -176,6 +178,8 @@ def _customer_ref(p: ast.Path, name: str, scope: Scope, rep: Reporter) -> Typed:
 
 def _event_ref(p: ast.Path, name: str, scope: Scope, rep: Reporter) -> Typed:
     ref = m.Ref(scope="event", name=name)
+    if scope.lenient_event:
+        return ref, None
     if scope.event_props is None:
         rep.error("E015", scope.file, p.span, f"'{p.dotted}' has no event to refer to here.",
                   hint=scope.event_hint)
@@ -206,7 +210,7 @@ def _aggregate(a: ast.Aggregate, scope: Scope, rep: Reporter) -> Typed:
     props = check_event(a.event, scope, rep)
     where = None
     if a.where is not None:
-        where = compile_cond(a.where, scope.with_event(props or {}), rep)
+        where = compile_cond(a.where, scope.with_event(props), rep)
     window = None if a.window is None else a.window.seconds
     value = m.Agg(fn=a.fn, event=a.event.name, prop=None if a.prop is None else a.prop.name,
                   where=where, window_s=window)

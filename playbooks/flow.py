@@ -70,19 +70,34 @@ def _waitless_cycle(steps: dict[str, m.Step], edges: dict[str, list[str | None]]
     return None
 
 
+def _dead_runs(steps: tuple[m.Step, ...], live: set[str]) -> list[tuple[str, int]]:
+    """Unreachable steps as runs of neighbours in the file: one report per run."""
+    runs: list[tuple[str, int]] = []
+    for i, s in enumerate(steps):
+        if s.id in live:
+            continue
+        if i > 0 and steps[i - 1].id not in live:
+            first, count = runs[-1]
+            runs[-1] = (first, count + 1)
+        else:
+            runs.append((s.id, 1))
+    return runs
+
+
 def check_flow(pb: m.Playbook, span_of: SpanOf, rep: Reporter) -> None:
     steps = {s.id: s for s in pb.steps}
     if not steps:
         return
     edges = _edges(steps)
     live = reachable(pb.start, edges)
-    for s in pb.steps:
-        if s.id not in live:
-            rep.error("E030", pb.file, span_of(s.id),
-                      f"step '{s.id}' can never be reached.",
-                      hint="jump to it (goto, branch, split, else ->) or remove it; an "
-                           "'end' or 'goto' just before it stops control falling through.")
-    cycle = _waitless_cycle({k: v for k, v in steps.items() if k in live}, edges)
+    for first, count in _dead_runs(pb.steps, live):
+        more = {1: "", 2: ", nor the step after it"}.get(count, f", nor the {count - 1} "
+                                                                "steps after it")
+        rep.error("E030", pb.file, span_of(first),
+                  f"step '{first}' can never be reached{more}.",
+                  hint="jump to it (goto, branch, split, else ->) or remove it; an "
+                       "'end' or 'goto' just before it stops control falling through.")
+    cycle = _waitless_cycle(steps, edges)
     if cycle is not None:
         shown = " -> ".join([*cycle, cycle[0]])
         rep.error("E032", pb.file, span_of(cycle[0]),

@@ -51,9 +51,9 @@ def compile_playbook(pb: ast.Playbook, file: str, proj: ProjectContext,
     items = [x for x in pb.members if isinstance(x, ast.StepItem)]
     base = Scope(schema=proj.schema, segments=proj.segments, file=file)
     bound = _bound_events(items, base, rep)
-    event_props = _trigger_props(pb, proj.schema)
+    event_props, unknown_event = _trigger_props(pb, proj.schema)
     scope = Scope(schema=proj.schema, segments=proj.segments, file=file,
-                  event_props=event_props, bound=bound,
+                  event_props=event_props, bound=bound, lenient_event=unknown_event,
                   event_hint="this playbook has no 'when event ...' entry; use customer "
                              "attributes or bind an event with 'wait for event E as NAME'.")
     settings = _settings(pb, scope, proj, rep)
@@ -104,12 +104,17 @@ def _bound_events(items: list[ast.StepItem], scope: Scope, rep: Reporter,
     return bound
 
 
-def _trigger_props(pb: ast.Playbook, schema: m.Schema) -> dict[str, m.AttrType] | None:
+def _trigger_props(pb: ast.Playbook, schema: m.Schema,
+                   ) -> tuple[dict[str, m.AttrType] | None, bool]:
+    """Properties of the trigger events, and whether one of those events is unknown."""
     props: dict[str, m.AttrType] | None = None
+    unknown = False
     for x in pb.members:
         if isinstance(x, ast.Entry) and isinstance(x.trigger, ast.EventTrigger):
-            props = {**(props or {}), **schema.events.get(x.trigger.event.name, {})}
-    return props
+            found = schema.events.get(x.trigger.event.name)
+            unknown = unknown or found is None
+            props = {**(props or {}), **(found or {})}
+    return props, unknown
 
 
 def _once(seen: dict[str, Span], key: str, span: Span, file: str, rep: Reporter) -> bool:
@@ -190,7 +195,7 @@ def _entry(t: ast.Trigger, scope: Scope, proj: ProjectContext,
         case ast.EventTrigger():
             props = check_event(t.event, scope, rep)
             where = None if t.where is None else compile_cond(
-                t.where, scope.with_event(props or {}), rep)
+                t.where, scope.with_event(props), rep)
             return m.EventEntry(event=t.event.name, where=where)
         case ast.SegmentTrigger():
             _segment(t.segment, scope, rep)
@@ -250,7 +255,7 @@ def _exits(pb: ast.Playbook, scope: Scope, rep: Reporter) -> tuple[m.ExitRule, .
         if isinstance(x, ast.ExitEvent):
             props = check_event(x.event, scope, rep)
             where = None if x.where is None else compile_cond(
-                x.where, scope.with_event(props or {}), rep)
+                x.where, scope.with_event(props), rep)
             out.append(m.EventExit(event=x.event.name, where=where))
         elif isinstance(x, ast.ExitSegment):
             _segment(x.segment, scope, rep)
@@ -268,7 +273,7 @@ def _goals(pb: ast.Playbook, scope: Scope, rep: Reporter) -> tuple[m.Goal, ...]:
             continue
         props = check_event(x.event, scope, rep)
         where = None if x.where is None else compile_cond(
-            x.where, scope.with_event(props or {}), rep)
+            x.where, scope.with_event(props), rep)
         pol.check_positive(x.within, scope.file, rep)
         out.append(m.Goal(name=x.name.name, event=x.event.name, where=where,
                           within_s=x.within.seconds))
@@ -307,7 +312,8 @@ def _check_playbook(pb: m.Playbook, items: list[ast.StepItem], ids: list[str], s
 
 def _check_templates(it: ast.StepItem, step: m.Step, scope: Scope, proj: ProjectContext,
                      rep: Reporter) -> None:
-    vars_ = Vars(customer=scope.schema.customer, event=scope.event_props, bound=scope.bound)
+    vars_ = Vars(customer=scope.schema.customer, event=scope.event_props, bound=scope.bound,
+                 lenient_event=scope.lenient_event)
     where = (scope.file, it.span)
     if isinstance(step, m.TaskStep):
         check_source(step.title, vars_, where, (scope.file, it.span.line), "the task title", rep)

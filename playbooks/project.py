@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cadenza.grammar import ast
 from cadenza.grammar.diagnostics import Diagnostic, Span
-from cadenza.grammar.parser import parse_bytes
+from cadenza.grammar.parser import decode, parse_bytes
 from cadenza.playbooks import model as m
 from cadenza.playbooks.compiler import ProjectInput, compile_project
 from cadenza.playbooks.policies import valid_zone
@@ -115,22 +115,40 @@ def load_project(path: Path) -> LoadedProject:
         diagnostics.extend(found)
         if doc is not None:
             documents.append(doc)
-    templates = _templates(root)
+    templates, template_sources = _templates(root, diagnostics)
+    sources.update(template_sources)
     project, rep = compile_project(ProjectInput(
         name=settings.name or root.name, root=str(root), timezone=settings.timezone,
         documents=documents, templates=templates))
-    diagnostics.extend(rep.diagnostics)
+    diagnostics.extend(_without_echoes(rep.diagnostics, diagnostics))
     diagnostics.sort(key=Diagnostic.sort_key)
     failed = any(d.is_error for d in diagnostics)
-    for t in templates.values():
-        sources.setdefault(t.file, (root / t.file).read_text("utf-8-sig", errors="replace"))
     return LoadedProject(root=root, project=None if failed else project,
                          diagnostics=diagnostics, sources=sources)
 
 
-def _templates(root: Path) -> dict[str, m.Template]:
+SYNTAX_CODES = frozenset({"E001", "E002", "E003", "E004"})
+
+
+def _without_echoes(found: list[Diagnostic], earlier: list[Diagnostic]) -> list[Diagnostic]:
+    """Drop findings on a line that already has a syntax error: recovery guessed there."""
+    broken = {(d.file, d.span.line) for d in earlier if d.code in SYNTAX_CODES}
+    return [d for d in found if (d.file, d.span.line) not in broken]
+
+
+def _templates(root: Path, diagnostics: list[Diagnostic],
+               ) -> tuple[dict[str, m.Template], dict[str, str]]:
     folder = root / "templates"
+    templates: dict[str, m.Template] = {}
+    sources: dict[str, str] = {}
     if not folder.is_dir():
-        return {}
-    loaded = (load_template(p, root) for p in sorted(folder.rglob("*.liquid")))
-    return {t.name: t.model_copy(update={"file": str(root / t.file)}) for t in loaded}
+        return templates, sources
+    for path in sorted(folder.rglob("*.liquid")):
+        text, problems = decode(path.read_bytes(), str(path))
+        diagnostics.extend(problems)
+        if text is None:
+            continue
+        t = load_template(path, root, text)
+        templates[t.name] = t
+        sources[t.file] = text
+    return templates, sources

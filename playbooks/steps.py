@@ -161,7 +161,7 @@ def _wait_event(s: ast.WaitEvent, common: dict[str, str | None],
     props = check_event(s.event, ctx.scope, ctx.rep)
     where = None
     if s.where is not None:
-        where = compile_cond(s.where, ctx.scope.with_event(props or {}), ctx.rep)
+        where = compile_cond(s.where, ctx.scope.with_event(props), ctx.rep)
     if s.timeout is None:
         ctx.rep.error("E039", ctx.file, s.span,
                       f"waiting for '{s.event.name}' has no timeout, so a customer who never "

@@ -27,12 +27,11 @@ def environment() -> Environment:
     return Environment(undefined=StrictUndefined)
 
 
-def load_template(path: Path, root: Path) -> m.Template:
-    text = path.read_text("utf-8-sig").replace("\r\n", "\n")
+def load_template(path: Path, root: Path, text: str) -> m.Template:
     name = path.relative_to(root / "templates").as_posix().removesuffix(".liquid")
-    rel = path.relative_to(root).as_posix()
-    subject, body, body_line = split_front_matter(text)
-    return m.Template(name=name, file=rel, subject=subject, body=body, body_line=body_line)
+    subject, body, body_line = split_front_matter(text.replace("\r\n", "\n"))
+    return m.Template(name=name, file=str(path), subject=subject, body=body,
+                      body_line=body_line)
 
 
 def split_front_matter(text: str) -> tuple[str | None, str, int]:
@@ -57,9 +56,12 @@ class Vars:
     customer: dict[str, m.AttrType]
     event: dict[str, m.AttrType] | None
     bound: dict[str, dict[str, m.AttrType]]
+    lenient_event: bool = False
 
     def problem(self, path: str) -> str | None:
         head, _, rest = path.partition(".")
+        if head == "event" and self.lenient_event:
+            return None
         prop = rest.split(".")[0] if rest else ""
         if head in self.customer and not rest:
             return None
@@ -72,12 +74,12 @@ class Vars:
             return None
         if head not in namespaces:
             known = [*self.customer, *namespaces, *EXTRA_VARS]
-            return f"'{head}' is not a known variable{did_you_mean(head, known)}"
+            return f"uses the unknown variable '{head}'{did_you_mean(head, known)}"
         names = namespaces[head]
         if names is None:
-            return f"'{path}' has no event here: the playbook is not triggered by an event"
+            return f"uses '{path}', but this playbook is not triggered by an event."
         if prop not in names:
-            return f"'{path}' is not known{did_you_mean(prop, names)}"
+            return f"uses '{path}', which is not known{did_you_mean(prop, names)}"
         return None
 
 
@@ -116,7 +118,8 @@ def check_source(source: str, vars_: Vars, where: tuple[str, Span], origin: tupl
     for path in sorted(template.global_variable_paths()):
         problem = vars_.problem(path)
         if problem is not None:
-            rep.error("E038", where[0], where[1], f"{label} uses {problem}.",
+            end = "" if problem.endswith(("?", ".")) else "."
+            rep.error("E038", where[0], where[1], f"{label} {problem}{end}",
                       hint="templates may use customer attributes, event.PROPERTY of the "
                            "trigger event, NAME.PROPERTY of a bound event, playbook.name.",
                       related=((file, Span.point(line, 1)),))

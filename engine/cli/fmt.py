@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cadenza.engine.cli.output import print_diagnostics
+from cadenza.engine.cli.output import finish, print_diagnostics
 from cadenza.grammar.formatter import format_document
 from cadenza.grammar.parser import parse_bytes
 from cadenza.playbooks.project import play_files
@@ -61,6 +61,6 @@ def run(paths: tuple[Path, ...], check: bool, show_diff: bool) -> int:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--check", is_flag=True, help="Change nothing; fail if a file would change.")
 @click.option("--diff", "show_diff", is_flag=True, help="Print what would change; write nothing.")
-def command(paths: tuple[Path, ...], check: bool, show_diff: bool) -> int:
+def command(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
     """Rewrite .play files in the canonical layout (directories are searched recursively)."""
-    return run(paths, check, show_diff)
+    finish(run(paths, check, show_diff))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cadenza.engine.cli.output import print_diagnostics
+from cadenza.engine.cli.output import finish, print_diagnostics
 from cadenza.grammar.diagnostics import did_you_mean
 from cadenza.playbooks import model as m
 from cadenza.playbooks.project import find_root, load_project
@@ -22,7 +22,7 @@ def _select(project: m.Project, target: str, path: Path) -> list[m.Playbook] | s
     if target in project.playbooks:
         return [project.playbooks[target]]
     return (f"no playbook is named '{target}'{did_you_mean(target, project.playbooks)}"
-            f" (playbooks: {', '.join(sorted(project.playbooks)) or 'none'}).")
+            f" Playbooks here: {', '.join(sorted(project.playbooks)) or 'none'}.")
 
 
 def run(target: str, project_dir: Path, output: str) -> int:
@@ -50,6 +50,6 @@ def run(target: str, project_dir: Path, output: str) -> int:
               help="Project to look the playbook name up in.")
 @click.option("--format", "output", type=click.Choice(["mermaid", "dot"]), default="mermaid",
               show_default=True)
-def command(playbook: str, project_dir: Path, output: str) -> int:
+def command(playbook: str, project_dir: Path, output: str) -> None:
     """Draw PLAYBOOK (a name, a .play file, or a project directory)."""
-    return run(playbook, project_dir, output)
+    finish(run(playbook, project_dir, output))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from cadenza.engine.cli.output import finish
+
 FILES: dict[str, str] = {
     "cadenza.toml": """\
 [project]
@@ -112,6 +114,6 @@ def run(directory: Path) -> int:
 
 @click.command("init")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def command(directory: Path) -> int:
+def command(directory: Path) -> None:
     """Create a new playbook project in DIRECTORY."""
-    return run(directory)
+    finish(run(directory))

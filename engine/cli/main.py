@@ -6,12 +6,14 @@ wrong (click's usage errors).
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from cadenza.engine.cli import fmt, graph, init, validate
 
+INTERNAL_ERROR = 70  # EX_SOFTWARE from sysexits.h
 COMMANDS: tuple[click.Command, ...] = (validate.command, fmt.command, graph.command,
                                        init.command)
 
@@ -37,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     except click.Abort:
         click.echo("Aborted.", err=True)
         return 1
+    except Exception as exc:
+        # Bad input must never surface as a traceback; a bug here is ours, so say that.
+        if os.environ.get("CADENZA_DEBUG"):
+            raise
+        click.echo(f"cadenza: internal error: {type(exc).__name__}: {exc}. This is a bug in "
+                   "Cadenza, not in your input; please report it with the command and the "
+                   "files it read (set CADENZA_DEBUG=1 for the traceback).", err=True)
+        return INTERNAL_ERROR
     return result if isinstance(result, int) else 0
 
 

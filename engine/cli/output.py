@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NoReturn
 
 import click
 
@@ -24,3 +25,8 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str]
 
 def print_json(diagnostics: Sequence[Diagnostic]) -> None:
     click.echo(render_json(diagnostics))
+
+
+def finish(code: int) -> NoReturn:
+    """End the command with `code`, under `cadenza` and under click's test runner alike."""
+    click.get_current_context().exit(code)

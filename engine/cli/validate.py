@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cadenza.engine.cli.output import print_diagnostics, print_json
+from cadenza.engine.cli.output import finish, print_diagnostics, print_json
 from cadenza.grammar.diagnostics import Diagnostic, summary
 from cadenza.playbooks.project import LoadedProject, find_root, load_project
 
@@ -40,6 +40,6 @@ def run(paths: tuple[Path, ...], output: str, strict: bool) -> int:
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Diagnostics as text or as JSON for tools.")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
-def command(paths: tuple[Path, ...], output: str, strict: bool) -> int:
+def command(paths: tuple[Path, ...], output: str, strict: bool) -> None:
     """Check playbook projects (directories, or files inside one) and report every problem."""
-    return run(paths, output, strict)
+    finish(run(paths, output, strict))

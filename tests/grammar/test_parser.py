@@ -1,0 +1,129 @@
+"""The parser: strict grammar, every syntax error in one run, hostile input never crashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cadenza.grammar import ast
+from cadenza.grammar.diagnostics import render_all_text
+from cadenza.grammar.parser import build_parser, parse_bytes, parse_text
+
+SAMPLE = Path(__file__).with_name("sample_all_constructs.play")
+
+
+def _messages(text: str) -> list[tuple[int, int, str, str]]:
+    _, diags = parse_text(text, "f.play")
+    return [(d.span.line, d.span.col, d.code, d.message) for d in diags]
+
+
+def test_grammar_builds_strictly() -> None:
+    """No terminal collisions and no shift/reduce conflicts (Lark strict mode)."""
+    build_parser.cache_clear()
+    assert build_parser(strict=True) is not None
+
+
+def test_sample_parses_every_construct() -> None:
+    """The sample with every construct parses without a diagnostic."""
+    doc, diags = parse_text(SAMPLE.read_text("utf-8"), str(SAMPLE))
+    assert diags == []
+    assert doc is not None
+    kinds = {type(i).__name__ for i in doc.items}
+    assert kinds == {"Schema", "SegmentDecl", "Playbook", "TestDecl"}
+    [pb] = [i for i in doc.items if isinstance(i, ast.Playbook)]
+    steps = {type(m.step).__name__ for m in pb.members if isinstance(m, ast.StepItem)}
+    assert steps >= {"Send", "Wait", "WaitUntilTime", "WaitUntilAttr", "WaitEvent", "Branch",
+                     "Split", "Update", "Goto", "End"}
+
+
+def test_several_syntax_errors_reported_in_one_run() -> None:
+    """Three broken lines give three diagnostics; the lines between them still parse."""
+    text = ("playbook p {\n  when event x\n  cap email two per 1d\n  send email \"a\"\n"
+            "  wait 1h\n  split { 50% -> a holdout 50 }\n  a: end\n  goto a b c\n}\n")
+    assert _messages(text) == [
+        (3, 13, "E001", "unexpected name 'two'; expected a number."),
+        (6, 31, "E001", "unexpected '}'; expected '%'."),
+        (8, 12, "E001", "unexpected name 'c'; expected ':'."),
+    ]
+
+
+def test_unterminated_string() -> None:
+    """An unclosed string says so and points at the opening quote."""
+    assert _messages('playbook p {\n  owner "growth\n}\n')[0] == (
+        2, 9, "E002", "unterminated string: this '\"' has no closing '\"' on the same line.")
+
+
+def test_truncated_file() -> None:
+    """A file cut off mid-block reports that it ends too early, naming what was expected."""
+    [(line, _, code, message)] = _messages('playbook p {\n  when event x\n')
+    assert (line, code) == (2, "E001")
+    assert message.startswith("the file ends too early; expected one of ")
+
+
+def test_invalid_utf8_is_a_diagnostic() -> None:
+    """Bytes that are not UTF-8 are reported with their position, not raised."""
+    doc, diags = parse_bytes(b"playbook p {\n  owner \"\xff\"\n}\n", "f.play")
+    assert doc is None
+    assert [(d.code, d.span.line, d.span.col, d.message) for d in diags] == [
+        ("E003", 2, 10, "this file is not valid UTF-8: byte 0xff cannot be decoded.")]
+
+
+def test_bom_crlf_and_japanese_are_accepted() -> None:
+    """A BOM, CRLF line ends and Japanese in strings and comments parse cleanly."""
+    text = '\ufeffplaybook p "日本語のタイトル" {\r\n  # コメント\r\n  when api\r\n  end\r\n}\r\n'
+    doc, diags = parse_bytes(text.encode("utf-8"), "f.play")
+    assert diags == []
+    assert doc is not None
+    [pb] = doc.items
+    assert isinstance(pb, ast.Playbook)
+    assert pb.title is not None
+    assert pb.title.value == "日本語のタイトル"
+    assert [c.text for c in doc.comments] == ["# コメント"]
+
+
+def test_deep_nesting_is_refused_with_a_diagnostic() -> None:
+    """Thousands of nested parentheses give E004, not a RecursionError."""
+    text = "segment s = " + "(" * 3000 + "x" + ")" * 3000 + "\n"
+    [(_, _, code, message)] = _messages(text)
+    assert code == "E004"
+    assert message == "this expression nests deeper than 250 levels."
+
+
+def test_oversized_file_is_refused_at_once() -> None:
+    """A 5 MB file is refused with E005 before any parsing."""
+    data = b'segment s = ltv > 3\n' * (5 * 1024 * 1024 // 20)
+    doc, diags = parse_bytes(data, "big.play")
+    assert doc is None
+    assert [(d.code, d.message) for d in diags] == [
+        ("E005", "this file is 5.0 MB, more than the 2 MB a playbook file may be.")]
+
+
+def test_file_under_the_cap_parses() -> None:
+    """A file just under the cap (thousands of items) parses without a diagnostic."""
+    line = "segment s{} = ltv > 3\n"
+    doc, diags = parse_text("".join(line.format(i) for i in range(4000)), "big.play")
+    assert diags == []
+    assert doc is not None
+    assert len(doc.items) == 4000
+
+
+@pytest.mark.parametrize("text", ["", "   \n\n", "# only a comment\n"])
+def test_empty_files_are_valid(text: str) -> None:
+    """Empty files and comment-only files hold no items and no errors."""
+    doc, diags = parse_text(text, "f.play")
+    assert diags == []
+    assert doc is not None
+    assert doc.items == ()
+
+
+def test_rendering_has_caret_and_help() -> None:
+    """The text rendering shows file:line:col, the source line, a caret and help."""
+    text = "playbook p {\n  touch low low2 ;\n}\n"
+    _, diags = parse_text(text, "f.play")
+    assert render_all_text(diags, {"f.play": text}) == (
+        "f.play:2:18: error[E001]: unexpected character ';'.\n"
+        "  |\n"
+        "2 |   touch low low2 ;\n"
+        "  |                  ^\n"
+        "  = help: expected ':' here.")

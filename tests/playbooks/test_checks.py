@@ -1,0 +1,170 @@
+"""Each static check: the code, the position and the whole message a user sees."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.playbooks.conftest import Make
+
+
+def _pb(body: str, head: str = "when event cart_abandoned") -> str:
+    return f'playbook p "t" {{\n  {head}\n{body}\n}}\n'
+
+
+CASES = [
+    pytest.param(_pb('  send email "welcom"\n'), "E013", 3, 14,
+                 "unknown template 'welcom' — did you mean 'welcome'?", id="unknown-template"),
+    pytest.param(_pb("  audience segment buyer\n  send email \"welcome\"\n"), "E011", 3, 20,
+                 "unknown segment 'buyer' — did you mean 'buyers'?", id="unknown-segment"),
+    pytest.param(_pb('  send email "welcome"\n  goto strat\n'), "E012", 4, 8,
+                 "unknown step 'strat' — did you mean 'start'?", id="unknown-step"),
+    pytest.param(_pb('  send email "welcome"\n', "when event cart_abandonned"), "E014", 2, 14,
+                 "unknown event 'cart_abandonned' — did you mean 'cart_abandoned'?",
+                 id="unknown-event"),
+    pytest.param(_pb('  audience frist_name == "a"\n  send email "welcome"\n'), "E015", 3, 12,
+                 "unknown customer attribute 'frist_name' — did you mean 'first_name'?",
+                 id="unknown-attribute"),
+    pytest.param(_pb('  send email "welcome"\n', "when event cart_abandoned where "
+                     "event.cart_valu > 3"), "E015", 2, 41,
+                 "unknown property 'cart_valu' of the event — did you mean 'cart_value'?",
+                 id="unknown-event-property"),
+    pytest.param(_pb('  send emial "welcome"\n'), "E016", 3, 8,
+                 "unknown channel 'emial' — did you mean 'email'?", id="unknown-channel"),
+    pytest.param(_pb('  framework aarrr\n  send email "welcome" stage activaton\n'), "E034", 4,
+                 30, "'activaton' is not a stage of framework 'aarrr' — did you mean "
+                 "'activation'?", id="stage-outside-framework"),
+    pytest.param(_pb('  audience ltv == "rich"\n  send email "welcome"\n'), "E020", 3, 12,
+                 "cannot compare 'ltv' (number) with '\"rich\"' (string).", id="type-mismatch"),
+    pytest.param(_pb('  audience plan == "gold"\n  send email "welcome"\n'), "E021", 3, 20,
+                 "'gold' is not one of enum(free, pro).", id="enum-member"),
+    pytest.param(_pb('  audience first_name\n  send email "welcome"\n'), "E020", 3, 12,
+                 "'first_name' is a string, not a bool, so it cannot stand alone as a "
+                 "condition.", id="not-a-bool"),
+    pytest.param(_pb('  send email "welcome"\n  end\n  send email "cart"\n'), "E030", 5, 3,
+                 "step 'start.3' can never be reached.", id="unreachable"),
+    pytest.param(_pb('  a: send email "welcome"\n  wait 1d\n  goto a\n'), "E031", 3, 3,
+                 "from step 'a' no path ever ends: customers would stay in this playbook "
+                 "forever.", id="never-ends"),
+    pytest.param(_pb('  a: send email "welcome"\n  goto a\n'), "E032", 3, 3,
+                 "the loop a -> a.2 -> a has no wait in it, so it would repeat without pause.",
+                 id="loop-without-wait"),
+    pytest.param(_pb('  split { 50% -> a 40% -> b }\n  a: send email "welcome"\n  end\n'
+                     '  b: send email "cart"\n'), "E033", 3, 3,
+                 "the split's percentages add up to 90%, not 100%.", id="split-sum"),
+    pytest.param(_pb('  touch none\n  task "call them"\n'), "E035", 4, 3,
+                 "this playbook is 'touch none', but this step is a human task.",
+                 id="touch-none-task"),
+    pytest.param(_pb('  send email "broken"\n'), "E037", 4, 4,
+                 "template 'broken' does not compile: expected '}}', found end of file.",
+                 id="template-syntax"),
+    pytest.param(_pb('  send sms text "Hi {{ frist_name }}"\n  consent sms: sms_opt_in\n'),
+                 "E038", 3, 3, "the message uses the unknown variable 'frist_name' — did "
+                 "you mean 'first_name'?", id="template-unknown-variable"),
+    pytest.param(_pb('  wait for event order_completed\n'), "E039", 3, 3,
+                 "waiting for 'order_completed' has no timeout, so a customer who never does "
+                 "it would wait forever.", id="wait-without-timeout"),
+    pytest.param(_pb('  send email text "hello"\n'), "E040", 3, 3,
+                 "an inline email needs a subject.", id="inline-email-subject"),
+    pytest.param('playbook p {\n  send email "welcome"\n}\n', "E042", 1, 10,
+                 "playbook 'p' has no entry, so no customer can ever enter it.", id="no-entry"),
+    pytest.param(_pb('  send email "welcome"\n  x: end\n  x: end\n'), "E010", 5, 3,
+                 "the step label 'x' is used twice in this playbook.", id="duplicate-label"),
+]
+
+
+@pytest.mark.parametrize(("play", "code", "line", "col", "message"), CASES)
+def test_check_reports_code_position_and_message(make_project: Make, play: str, code: str,
+                                                 line: int, col: int, message: str) -> None:
+    """Each mistake yields its diagnostic, at the right place, with the documented words."""
+    loaded = make_project(play, templates={"broken": "---\nsubject: x\n---\nHi {{ x"})
+    found = [d for d in loaded.diagnostics if d.code == code]
+    assert found, [f"{d.code} {d.message}" for d in loaded.diagnostics]
+    d = found[0]
+    assert (d.span.line, d.span.col, d.message) == (line, col, message)
+
+
+def test_unknown_framework_suggests_builtin(make_project: Make) -> None:
+    """A misspelt framework is reported with the closest built-in framework."""
+    loaded = make_project(_pb('  framework aarr\n  send email "welcome"\n'))
+    [d] = [d for d in loaded.diagnostics if d.code == "E018"]
+    assert d.message == "unknown framework 'aarr' — did you mean 'aarrr'?"
+
+
+def test_sms_without_consent_warns_but_validates(make_project: Make) -> None:
+    """An SMS step without an SMS consent rule is a warning, and the project still compiles."""
+    loaded = make_project(_pb('  send sms text "Hi {{ first_name }}"\n'))
+    assert [(d.code, d.severity, d.message) for d in loaded.diagnostics] == [
+        ("W036", "warning", "this playbook sends SMS but requires no SMS consent.")]
+    assert loaded.project is not None
+
+
+def test_consent_in_defaults_satisfies_sms(make_project: Make) -> None:
+    """`consent sms:` in defaults applies to every playbook, so no warning is given."""
+    loaded = make_project(_pb('  send sms text "Hi"\n'),
+                          extra={"defaults.play": "defaults {\n  consent sms: sms_opt_in\n}\n"})
+    assert loaded.diagnostics == []
+    assert loaded.project is not None
+    assert loaded.project.playbooks["p"].policies.consent[0].channel == "sms"
+
+
+def test_playbook_policy_overrides_default(make_project: Make) -> None:
+    """A playbook's quiet hours replace the project's default for the same channel."""
+    loaded = make_project(_pb('  quiet hours 22:00-07:00\n  send email "welcome"\n'),
+                          extra={"defaults.play": "defaults {\n  quiet hours 21:00-08:00\n"
+                                                  "  cap email 2 per 1d\n}\n"})
+    assert loaded.project is not None
+    policies = loaded.project.playbooks["p"].policies
+    assert [(q.start_min, q.end_min) for q in policies.quiet_hours] == [(22 * 60, 7 * 60)]
+    assert [(c.channel, c.count, c.per_s) for c in policies.caps] == [("email", 2, 86400)]
+
+
+def test_event_property_outside_event_playbook(make_project: Make) -> None:
+    """`event.x` in a playbook without an event trigger says why it cannot work."""
+    loaded = make_project(_pb('  branch {\n    when event.cart_value > 3 -> a\n  }\n'
+                              '  a: send email "welcome"\n', "when api"))
+    [d] = [d for d in loaded.diagnostics if d.code == "E015"]
+    assert d.message == "'event.cart_value' has no event to refer to here."
+    assert d.hint.startswith("this playbook has no 'when event ...' entry")
+
+
+def test_segment_cycle(make_project: Make) -> None:
+    """Segments defined through each other are reported with the circle spelled out."""
+    loaded = make_project('segment a = segment b\nsegment b = segment a\n')
+    messages = [d.message for d in loaded.diagnostics if d.code == "E043"]
+    assert messages == ["segment 'a' is defined through itself: a -> b -> a.",
+                        "segment 'b' is defined through itself: b -> a -> b."]
+
+
+def test_duplicate_playbook_across_files(make_project: Make) -> None:
+    """Two files declaring the same playbook name: the second is reported, pointing at the first."""
+    body = _pb('  send email "welcome"\n')
+    loaded = make_project(body, extra={"other.play": body})
+    [d] = [d for d in loaded.diagnostics if d.code == "E010"]
+    assert d.message == "playbook 'p' is declared twice."
+    assert d.related and d.related[0][0].endswith("main.play")
+
+
+def test_template_without_subject_for_email(make_project: Make) -> None:
+    """An email template needs a subject in its front matter."""
+    loaded = make_project(_pb('  send email "plain"\n'), templates={"plain": "just a body"})
+    [d] = [d for d in loaded.diagnostics if d.code == "E040"]
+    assert d.message == "template 'plain' is sent as email but has no subject."
+    assert d.file.endswith("plain.liquid")
+
+
+def test_valid_playbook_compiles_to_graph(make_project: Make) -> None:
+    """A correct playbook gives a graph with ids, fall-through and branch targets resolved."""
+    loaded = make_project(_pb(
+        '  audience email_opt_in and not segment buyers\n'
+        '  reminder: send email "cart" via sendgrid\n'
+        '  wait 1h\n'
+        '  branch {\n    when ltv > 100 -> vip\n    else -> done\n  }\n'
+        '  vip: send email "welcome"\n'
+        '  done: end\n'))
+    assert loaded.diagnostics == []
+    assert loaded.project is not None
+    pb = loaded.project.playbooks["p"]
+    assert [s.id for s in pb.steps] == ["reminder", "reminder.2", "reminder.3", "vip", "done"]
+    assert pb.step("reminder").next == "reminder.2"
+    assert pb.step("vip").next == "done"
+    assert pb.locations["vip"].line == 10
