@@ -1,0 +1,107 @@
+"""Project-level diagnostics (config, files, tests blocks) and the docs/errors.md guard."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cadenza.playbooks.project import load_project
+from tests.playbooks.conftest import Make
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_bad_toml_is_reported(tmp_path: Path) -> None:
+    """A broken cadenza.toml gives E050 with TOML's own explanation."""
+    (tmp_path / "cadenza.toml").write_text("[project\nname = 1\n", encoding="utf-8")
+    (tmp_path / "a.play").write_text("", encoding="utf-8")
+    [d] = load_project(tmp_path).diagnostics
+    assert d.code == "E050"
+    assert d.message.startswith("cadenza.toml is not valid TOML: ")
+
+
+def test_unknown_config_key_is_reported(tmp_path: Path) -> None:
+    """An unknown key in [project] names the key."""
+    (tmp_path / "cadenza.toml").write_text('[project]\nnmae = "x"\n', encoding="utf-8")
+    (tmp_path / "a.play").write_text("", encoding="utf-8")
+    [d] = load_project(tmp_path).diagnostics
+    assert (d.code, d.message) == ("E050",
+                                   "cadenza.toml [project] nmae: Extra inputs are not permitted.")
+
+
+def test_bad_timezone_in_config(tmp_path: Path) -> None:
+    """An unknown IANA zone in cadenza.toml is reported."""
+    (tmp_path / "cadenza.toml").write_text('[project]\ntimezone = "Mars/Olympus"\n',
+                                           encoding="utf-8")
+    (tmp_path / "a.play").write_text("", encoding="utf-8")
+    [d] = load_project(tmp_path).diagnostics
+    assert (d.code, d.message) == ("E021", "unknown time zone 'Mars/Olympus' in cadenza.toml.")
+
+
+def test_empty_directory(tmp_path: Path) -> None:
+    """A folder without .play files says so and how to start."""
+    [d] = load_project(tmp_path).diagnostics
+    assert d.code == "E051"
+    assert d.hint == "run 'cadenza init DIR' to start a project."
+
+
+def test_test_block_unknown_playbook(make_project: Make) -> None:
+    """A test naming a missing playbook gets E019 with did-you-mean."""
+    loaded = make_project('playbook welcome {\n  when api\n  end\n}\n'
+                          'test "t" {\n  playbook welcom\n  expect nothing\n}\n')
+    [d] = [d for d in loaded.diagnostics if d.code == "E019"]
+    assert d.message == "unknown playbook 'welcom' — did you mean 'welcome'?"
+
+
+def test_test_block_types_are_checked(make_project: Make) -> None:
+    """Test customers and events are checked against the schema."""
+    loaded = make_project('playbook p {\n  when api\n  end\n}\n'
+                          'test "t" {\n  playbook p\n  customer { ltv = "a lot", colour = 1 }\n'
+                          '  event cart_abandoned at 2026-03-01T10:00Z { cart_value = true }\n'
+                          '  expect fax\n}\n')
+    got = sorted((d.code, d.message) for d in loaded.diagnostics)
+    assert got == [
+        ("E015", "unknown customer attribute 'colour'."),
+        ("E016", "unknown channel 'fax'."),
+        ("E020", "customer attribute 'ltv' is a number, but \"a lot\" is a string."),
+        ("E020", "property of 'cart_abandoned' 'cart_value' is a number, but true is a bool."),
+    ]
+
+
+def test_test_times_without_zone_use_customer_zone(make_project: Make) -> None:
+    """A zone-less time in a test is read in the customer's time zone (DST-aware)."""
+    loaded = make_project('playbook p {\n  when event cart_abandoned\n  end\n}\n'
+                          'test "t" {\n  playbook p\n'
+                          '  customer { timezone = "America/New_York" }\n'
+                          '  event cart_abandoned at 2026-03-08T09:00 { cart_value = 5 }\n'
+                          '  expect nothing\n}\n')
+    assert loaded.project is not None
+    [t] = loaded.project.tests
+    assert t.events[0].at.isoformat() == "2026-03-08T13:00:00+00:00"  # EDT began at 2:00
+
+
+def test_stage_missing_warns(make_project: Make) -> None:
+    """A send without a stage in a playbook with a framework is a warning."""
+    loaded = make_project('playbook p {\n  framework aarrr\n  when api\n'
+                          '  send email "welcome"\n}\n')
+    assert [(d.code, d.message) for d in loaded.diagnostics] == [
+        ("W041", "this step names no stage of framework 'aarrr'.")]
+
+
+def _codes_in(folder: str) -> set[str]:
+    found: set[str] = set()
+    for path in (REPO / folder).rglob("*.py"):
+        found |= set(re.findall(r'"([EW]0\d\d)"', path.read_text("utf-8")))
+    return found
+
+
+def test_every_code_is_documented_and_tested() -> None:
+    """Each diagnostic code the compiler can emit has a docs/errors.md row and a test."""
+    emitted = _codes_in("grammar") | _codes_in("playbooks") | _codes_in("engine")
+    documented = set(re.findall(r"^\| ([EW]0\d\d) \|",
+                                (REPO / "docs" / "errors.md").read_text("utf-8"), re.M))
+    tests_text = "\n".join(p.read_text("utf-8") for p in (REPO / "tests").rglob("*.py"))
+    tests_text += (REPO / "tests/golden/diagnostics/twenty.expected.txt").read_text("utf-8")
+    untested = {c for c in emitted if c not in tests_text}
+    assert emitted - documented == set()
+    assert untested == set()
