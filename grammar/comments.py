@@ -25,7 +25,8 @@ def _comment_start(line: str) -> int:
 
 def scan_comments(text: str) -> tuple[Comment, ...]:
     found: list[Comment] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lark counts lines by "\n" only; splitlines() would also split on \f, \x85, \u2028 ...
+    for number, line in enumerate(text.split("\n"), start=1):
         start = _comment_start(line)
         if start >= 0:
             found.append(Comment(text=line[start:].rstrip(), line=number, col=start + 1))

@@ -204,7 +204,7 @@ def parse_text(text: str, file: str) -> tuple[ast.Document | None, list[Diagnost
     """Parse one file. After syntax errors the document holds what recovery kept, so later
     stages can still report their own findings; it is None only when nothing could be kept."""
     text = text.removeprefix("\ufeff")
-    recovery = _Recovery(file=file, lines=text.splitlines())
+    recovery = _Recovery(file=file, lines=text.split("\n"))
     tree: Tree[Token] | None = None
     try:
         tree = build_parser().parse(text, on_error=recovery)

@@ -127,3 +127,11 @@ def test_rendering_has_caret_and_help() -> None:
         "2 |   touch low low2 ;\n"
         "  |                  ^\n"
         "  = help: expected ':' here.")
+
+
+def test_comment_lines_follow_lark_line_counting() -> None:
+    """A U+2028 inside a string is not a line break: no phantom comment appears."""
+    doc, diags = parse_text('playbook p {\n  owner "a\u2028#b"\n  when api\n  end\n}\n', "f")
+    assert diags == []
+    assert doc is not None
+    assert doc.comments == ()

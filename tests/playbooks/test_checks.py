@@ -141,7 +141,8 @@ def test_duplicate_playbook_across_files(make_project: Make) -> None:
     loaded = make_project(body, extra={"other.play": body})
     [d] = [d for d in loaded.diagnostics if d.code == "E010"]
     assert d.message == "playbook 'p' is declared twice."
-    assert d.related and d.related[0][0].endswith("main.play")
+    assert d.related
+    assert d.related[0][0].endswith("main.play")
 
 
 def test_template_without_subject_for_email(make_project: Make) -> None:
