@@ -12,12 +12,14 @@ is pinned in pyproject.toml.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
 
+import lark
 from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-from lark.exceptions import UnexpectedEOF, VisitError
+from lark.exceptions import UnexpectedEOF
 
 from cadenza.grammar import ast
 from cadenza.grammar.comments import scan_comments
@@ -26,6 +28,7 @@ from cadenza.grammar.transformer import ToAst
 from cadenza.grammar.words import describe_expected, describe_token
 
 MAX_TREE_DEPTH = 250
+_TO_AST = ToAst()
 # Playbook files are small (the largest example is a few KB); a cap keeps a stray data file
 # or an attack from tying up `validate`, the language server or `serve`'s deploy path.
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -42,11 +45,28 @@ SYNC_TOKENS = frozenset({
 _LINE_START = re.compile(r"\s*(?:[A-Za-z_]\w*\s*:\s*)?")
 
 
+def _cache_file() -> str | bool:
+    """A per-user cache of the built parser (Lark checks the grammar's hash on load).
+
+    Building the LALR tables takes ~0.5 s, most of a `cadenza validate` run; loading them
+    takes a few ms. The cache lives in the user's own cache folder, never a shared temp dir,
+    because Lark loads it with pickle.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "cadenza")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return False
+    return os.path.join(folder, f"grammar-lark{lark.__version__}.pickle")
+
+
 @functools.lru_cache(maxsize=2)
 def build_parser(*, strict: bool = False) -> Lark:
     grammar = resources.files("cadenza.grammar").joinpath("playbook.lark").read_text("utf-8")
     return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True, strict=strict)
+                maybe_placeholders=True, strict=strict,
+                cache=False if strict else _cache_file())
 
 
 @dataclass
@@ -222,10 +242,7 @@ def parse_text(text: str, file: str) -> tuple[ast.Document | None, list[Diagnost
             message=f"this expression nests deeper than {MAX_TREE_DEPTH} levels.",
             hint="move parts of the condition into named segments.",
         )]
-    try:
-        items = ToAst().transform(tree)
-    except VisitError as exc:  # a bug in the transformer, never the user's fault: say so
-        raise RuntimeError(f"internal error while building the AST of {file}") from exc
+    items = _TO_AST.transform(tree)
     document = ast.Document(file=file, items=items, comments=scan_comments(text))
     return document, recovery.diagnostics
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lark import Token, Transformer, v_args
+from lark import Token, Tree
 from lark.tree import Meta
 
 from cadenza.grammar import ast
@@ -68,9 +68,22 @@ def timestamp_literal(tok: Token) -> ast.Literal:
     return ast.Literal(value=str(tok), raw=str(tok), span=token_span(tok))
 
 
-@v_args(meta=True)
-class ToAst(Transformer[Token, Any]):
-    """Each method receives (meta, children) for the rule of the same name."""
+class ToAst:
+    """Each method receives (meta, children) for the rule of the same name.
+
+    A plain post-order walk with a dispatch table: Lark's generic Transformer spends more
+    time finding and wrapping callbacks than the callbacks take. The parser bounds the tree's
+    depth first, so the recursion here is bounded too.
+    """
+
+    def __init__(self) -> None:
+        self._dispatch: dict[str, Any] = {
+            name: getattr(self, name) for name in dir(self)
+            if not name.startswith("_") and name != "transform"}
+
+    def transform(self, tree: Tree[Token]) -> Any:
+        children = [self.transform(c) if isinstance(c, Tree) else c for c in tree.children]
+        return self._dispatch[tree.data](tree.meta, children)
 
     def start(self, meta: Meta, items: list[ast.Item]) -> tuple[ast.Item, ...]:
         return tuple(i for i in items if i is not None)

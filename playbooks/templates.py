@@ -83,6 +83,16 @@ class Vars:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
+def analyse(source: str) -> tuple[tuple[str, ...], LiquidError | None]:
+    """The variable paths a template uses, or its compile error; one analysis per text,
+    however many steps send it."""
+    template, exc = compile_source(source)
+    if template is None:
+        return (), exc
+    return tuple(sorted(template.global_variable_paths())), None
+
+
 def compile_source(source: str) -> tuple[BoundTemplate | None, LiquidError | None]:
     try:
         return environment().from_string(source), None
@@ -107,15 +117,14 @@ def check_source(source: str, vars_: Vars, where: tuple[str, Span], origin: tupl
                  label: str, rep: Reporter) -> None:
     """Compile one template text and check its variables; errors point at the template."""
     file, line = origin
-    template, exc = compile_source(source)
+    paths, exc = analyse(source)
     if exc is not None:
         rep.error("E037", file, _error_span(source, exc, line),
                   f"{label} does not compile: {_message(exc)}.",
                   hint="check the Liquid syntax: {{ variable }}, {% if %}...{% endif %}.",
                   related=(where,))
         return
-    assert template is not None
-    for path in sorted(template.global_variable_paths()):
+    for path in paths:
         problem = vars_.problem(path)
         if problem is not None:
             end = "" if problem.endswith(("?", ".")) else "."
