@@ -11,11 +11,11 @@ import sys
 
 import click
 
-from cadenza.engine.cli import fmt, graph, init, validate
+from cadenza.engine.cli import fmt, graph, init, simulate, validate
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE from sysexits.h
 COMMANDS: tuple[click.Command, ...] = (validate.command, fmt.command, graph.command,
-                                       init.command)
+                                       init.command, simulate.command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

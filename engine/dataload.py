@@ -1,0 +1,231 @@
+"""Audience and event history files for `simulate`: read, checked against the schema.
+
+Customers come from JSONL (one flat object per line) or CSV (a header row); events from JSONL
+(`customer_id`, `event`, `timestamp` with a zone, `properties`, optional `message_id`). A row
+that cannot be used is skipped and reported as a `Problem` naming the file and line; nothing is
+dropped silently, and the report counts what was skipped and why.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cadenza.engine.state import Event
+from cadenza.engine.timing import parse_timestamp
+from cadenza.grammar.diagnostics import did_you_mean
+from cadenza.playbooks import model as m
+from cadenza.playbooks.policies import valid_zone
+
+COLUMNS = ("id", "email", "phone", "timezone")
+TRUE = {"true", "1", "yes", "y", "t"}
+FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    message: str
+    reason: str  # a short key the report counts by
+    skipped: bool = True  # False: the row was used, one value was dropped
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {'error' if self.skipped else 'warning'}: {self.message}"
+
+
+@dataclass
+class Loaded:
+    customers: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def skipped(self) -> Counter[str]:
+        return Counter(p.reason for p in self.problems if p.skipped)
+
+
+class BadValueError(ValueError):
+    """A value that does not fit its declared type; the message is a full sentence."""
+
+
+def coerce(value: Any, t: m.AttrType, name: str) -> Any:
+    """A raw value (JSON, or CSV text) -> the stored form for its schema type."""
+    if value is None or value == "":
+        return None
+    match t.type:
+        case "number":
+            return _number(value, name)
+        case "bool":
+            return _bool(value, name)
+        case "timestamp":
+            try:
+                return parse_timestamp(value)
+            except ValueError as exc:
+                raise BadValueError(f"'{name}': {exc}") from exc
+        case "enum":
+            if str(value) not in t.members:
+                raise BadValueError(f"'{name}' is {value!r}, not one of {', '.join(t.members)}"
+                               f"{did_you_mean(str(value), t.members)}")
+            return str(value)
+        case _:
+            return str(value)
+
+
+def _number(value: Any, name: str) -> float | int:
+    if isinstance(value, bool):
+        raise BadValueError(f"'{name}' should be a number, not {value!r}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise BadValueError(f"'{name}' should be a number, not {value!r}.") from exc
+    return int(number) if number.is_integer() else number
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE | FALSE:
+        return text in TRUE
+    raise BadValueError(f"'{name}' should be true or false, not {value!r}.")
+
+
+def _customer(raw: Mapping[str, Any], schema: m.Schema, file: str, line: int,
+              problems: list[Problem]) -> dict[str, Any] | None:
+    cid = str(raw.get("id") or "").strip()
+    if not cid:
+        problems.append(Problem(file, line, "the row has no 'id'.", "customer without id"))
+        return None
+    zone = raw.get("timezone") or None
+    if zone is not None and not valid_zone(str(zone)):
+        problems.append(Problem(file, line, f"unknown time zone {zone!r} for customer "
+                                f"'{cid}'; the project's zone is used.", "bad time zone",
+                                skipped=False))
+        zone = None
+    attrs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in COLUMNS:
+            continue
+        t = schema.customer.get(key)
+        if t is None:
+            problems.append(Problem(file, line, f"unknown attribute '{key}'"
+                                    f"{did_you_mean(key, schema.customer)} (value dropped)",
+                                    "unknown attribute", skipped=False))
+            continue
+        try:
+            attrs[key] = coerce(value, t, key)
+        except BadValueError as exc:
+            problems.append(Problem(file, line, f"{exc} (value dropped)", "bad value",
+                                    skipped=False))
+    return {"id": cid, "email": raw.get("email") or None, "phone": raw.get("phone") or None,
+            "timezone": zone, "attributes": attrs}
+
+
+def _rows(path: Path, problems: list[Problem]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    file = str(path)
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        if path.suffix.lower() == ".csv":
+            reader = csv.DictReader(fh, strict=True)
+            try:
+                for row in reader:
+                    if None in row or any(v is None for v in row.values()):
+                        problems.append(Problem(file, reader.line_num, "the row has "
+                                                f"{len(row) - (None in row)} fields where the "
+                                                f"header has {len(reader.fieldnames or [])}.",
+                                                "malformed row"))
+                        continue
+                    yield reader.line_num, row
+            except csv.Error as exc:
+                problems.append(Problem(file, reader.line_num, f"malformed CSV: {exc}.",
+                                        "malformed row"))
+            return
+        yield from _jsonl(fh, file, problems)
+
+
+def _jsonl(lines: Any, file: str, problems: list[Problem]) -> Iterator[tuple[int, Any]]:
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(file, number, f"not valid JSON: {exc.msg}.",
+                                    "malformed row"))
+            continue
+        if not isinstance(value, dict):
+            problems.append(Problem(file, number, "each line must be a JSON object.",
+                                    "malformed row"))
+            continue
+        yield number, value
+
+
+def load_customers(path: Path, schema: m.Schema, out: Loaded) -> None:
+    seen: set[str] = set()
+    for line, raw in _rows(path, out.problems):
+        row = _customer(raw, schema, str(path), line, out.problems)
+        if row is None:
+            continue
+        if row["id"] in seen:
+            out.problems.append(Problem(str(path), line, f"customer '{row['id']}' appears "
+                                        "twice; the later row is skipped.", "duplicate customer"))
+            continue
+        seen.add(row["id"])
+        out.customers.append(row)
+
+
+def load_events(path: Path, schema: m.Schema, out: Loaded) -> None:
+    known = {c["id"] for c in out.customers}
+    with path.open(encoding="utf-8-sig") as fh:
+        for line, raw in _jsonl(fh, str(path), out.problems):
+            event = _event(raw, schema, known, str(path), line, out.problems)
+            if event is not None:
+                out.events.append(event)
+    out.events.sort(key=lambda e: e.ts)
+
+
+def _event(raw: Mapping[str, Any], schema: m.Schema, known: set[str], file: str, line: int,
+           problems: list[Problem]) -> Event | None:
+    cid, name = str(raw.get("customer_id") or ""), str(raw.get("event") or "")
+    props = schema.events.get(name)
+    if props is None:
+        problems.append(Problem(file, line, f"unknown event '{name}'"
+                                f"{did_you_mean(name, schema.events)}", "unknown event"))
+        return None
+    if cid not in known:
+        problems.append(Problem(file, line, f"event '{name}' is for unknown customer "
+                                f"'{cid}'.", "unknown customer"))
+        return None
+    try:
+        ts = parse_timestamp(raw.get("timestamp", ""))
+    except ValueError as exc:
+        problems.append(Problem(file, line, str(exc), "bad timestamp"))
+        return None
+    values: dict[str, Any] = {}
+    for key, value in dict(raw.get("properties") or {}).items():
+        t = props.get(key)
+        if t is None:
+            problems.append(Problem(file, line, f"unknown property '{key}' of '{name}'"
+                                    f"{did_you_mean(key, props)} (value dropped)",
+                                    "unknown property", skipped=False))
+            continue
+        try:
+            values[key] = coerce(value, t, key)
+        except BadValueError as exc:
+            problems.append(Problem(file, line, f"{exc} (value dropped)", "bad value",
+                                    skipped=False))
+    message_id = raw.get("message_id")
+    return Event(customer_id=cid, name=name, ts=ts, properties=values,
+                 message_id=None if message_id is None else str(message_id))
+
+
+def load_data(project: m.Project, customers: Path, events: Path | None) -> Loaded:
+    out = Loaded()
+    load_customers(customers, project.schema_, out)
+    if events is not None:
+        load_events(events, project.schema_, out)
+    return out

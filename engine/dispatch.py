@@ -1,0 +1,84 @@
+"""The outbox: pending messages -> connectors, each outcome recorded.
+
+A message row is committed with the step that created it (store.write); dispatch then calls the
+connector with the row's idempotency key (enrollment:node:attempt) and records the result:
+sent, failed (retried later with backoff), dead (permanent, or out of attempts), or unknown
+(the request may have been sent: never re-sent automatically). A permanent failure that means
+the recipient opted out revokes that channel's consent for the customer at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import update
+
+from cadenza.connectors import Connector, Message
+from cadenza.connectors.retry import DeadLetter, Decision, Done, Hold, RetryIn, RetryPolicy
+from cadenza.engine import schema as t
+from cadenza.engine.store import Store
+
+# Human tasks go out through a webhook connector (a CRM or ticket queue).
+CONNECTOR_CHANNEL = {"email": "email", "sms": "sms", "webhook": "webhook", "task": "webhook"}
+
+
+@dataclass
+class Dispatcher:
+    store: Store
+    connectors: Mapping[str, Connector]  # by connector name; channels name their defaults
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    sender: str | None = None
+
+    def connector_for(self, row: Any) -> Connector:
+        return self.connectors[row.connector or row.channel]
+
+    def message(self, row: Any) -> Message:
+        channel = CONNECTOR_CHANNEL[row.channel]
+        html = row.body if row.channel == "email" else None
+        text = None if row.channel == "email" else row.body
+        return Message(message_id=row.idempotency_key, channel=channel,  # type: ignore[arg-type]
+                       to=row.to_address or row.customer_id, sender=self.sender,
+                       subject=row.subject, html=html, text=text,
+                       metadata={"playbook": row.playbook, "step": row.node,
+                                 "enrollment": str(row.enrollment_id)})
+
+    def dispatch(self, now: int, limit: int = 5000) -> int:
+        """Send what is due; returns how many messages were attempted."""
+        rows = self.store.pending_messages(now, limit)
+        results: list[dict[str, Any]] = []
+        revoked: list[tuple[str, str]] = []
+        for row in rows:
+            decision = self.policy.decide(self.connector_for(row).send(self.message(row)),
+                                          row.attempts + 1)
+            results.append(self._result(row, decision, now))
+            if isinstance(decision, DeadLetter) and decision.opted_out:
+                revoked.append((row.customer_id, row.channel))
+        self.store.record_results(results)
+        self._revoke(revoked)
+        return len(rows)
+
+    @staticmethod
+    def _result(row: Any, d: Decision, now: int) -> dict[str, Any]:
+        base = {"mid": row.id, "attempts": row.attempts + 1, "provider_id": None,
+                "next_attempt_at": None, "last_error": None, "sent_at": None}
+        match d:
+            case Done():
+                return {**base, "status": "sent", "provider_id": d.provider_id, "sent_at": now}
+            case RetryIn():
+                return {**base, "status": "failed", "next_attempt_at": now + int(d.delay_s)}
+            case DeadLetter():
+                return {**base, "status": "dead", "last_error": d.reason}
+            case Hold():
+                return {**base, "status": "unknown", "last_error": d.reason}
+
+    def _revoke(self, revoked: list[tuple[str, str]]) -> None:
+        if not revoked:
+            return
+        with self.store.engine.begin() as conn:
+            for customer_id, channel in revoked:
+                column = {"email": "email_revoked", "sms": "sms_revoked"}.get(channel)
+                if column is not None:
+                    conn.execute(update(t.customers).where(t.customers.c.id == customer_id)
+                                 .values({column: True}))

@@ -1,0 +1,290 @@
+"""Executing steps: one step of one enrollment at its due time, in memory.
+
+The machine never reads a clock and never touches the database: it changes the batch (the
+enrollment, the customer, the outbox) and the store writes it all back in one transaction.
+Policies are applied at send time, in this order: audience (re-checked; failing it exits),
+consent (skip), address (skip), quiet hours and send windows (defer), frequency caps (defer or
+skip, as the playbook says). Every suppression is recorded with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cadenza.engine.render import RenderError, build_context, html_to_text, render_message
+from cadenza.engine.sms import sms_segments
+from cadenza.engine.state import Batch, Customer, Enrollment, Outgoing, Suppression
+from cadenza.engine.timing import next_allowed, next_local_time
+from cadenza.playbooks import model as m
+
+MAX_STEPS_PER_RUN = 1000  # a guard: loops without waits are rejected by the compiler
+# A condition with the event (or bound events) it may refer to, judged at a time.
+Judge = Callable[[m.Cond, Customer, int, dict[str, Any] | None, dict[str, Any]], bool]
+
+
+@dataclass(frozen=True)
+class Version:
+    id: int
+    playbook: m.Playbook
+    steps: dict[str, m.Step]
+
+    @staticmethod
+    def of(version_id: int, playbook: m.Playbook) -> Version:
+        return Version(id=version_id, playbook=playbook,
+                       steps={s.id: s for s in playbook.steps})
+
+
+def bucket(*parts: str) -> float:
+    """A stable number in [0, 100) for deterministic experiment assignment."""
+    digest = hashlib.sha256(":".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10_000 / 100
+
+
+@dataclass
+class Machine:
+    project: m.Project
+    versions: dict[int, Version]
+    judge: Judge
+    unsubscribe_base: str = "https://unsubscribe.invalid/"
+
+    def zone(self, c: Customer) -> str:
+        return c.timezone or self.project.timezone
+
+    # ------------------------------------------------------------------ driving
+    def step(self, e: Enrollment, batch: Batch) -> None:
+        """Run the enrollment's current step at its due time."""
+        assert e.due_at is not None
+        t = e.due_at
+        v = self.versions[e.version_id]
+        if e.state == "waiting":  # the wait for an event timed out
+            wait = v.steps[e.node or ""]
+            assert isinstance(wait, m.WaitEventStep)
+            e.state = "active"
+            self._goto(e, wait.on_timeout if wait.on_timeout is not None else wait.next, t)
+            return
+        step = v.steps[e.node or ""]
+        attempt = e.visit(step.id, t)
+        customer = batch.customers[e.customer_id]
+        self._run(step, e, customer, v.playbook, batch, t, attempt)
+
+    def _goto(self, e: Enrollment, node: str | None, t: int) -> None:
+        e.dirty = True
+        if node is None:
+            e.end("done", t, "completed")
+            return
+        e.node, e.due_at = node, t
+
+    def _run(self, s: m.Step, e: Enrollment, c: Customer, pb: m.Playbook, batch: Batch,
+             t: int, attempt: int) -> None:
+        match s:
+            case m.SendStep():
+                self._send(s, e, c, pb, batch, t, attempt)
+            case m.TaskStep():
+                self._task(s, e, c, pb, batch, t, attempt)
+            case m.WaitStep():
+                self._goto(e, s.next, t + s.seconds)
+            case m.WaitUntilTimeStep():
+                self._goto(e, s.next, next_local_time(t, self.zone(c), s.days, s.minutes))
+            case m.WaitUntilAttrStep():
+                self._goto(e, s.next, self._attr_time(s, c, t))
+            case m.WaitEventStep():
+                e.state, e.due_at = "waiting", t + s.timeout_s
+            case m.BranchStep():
+                self._goto(e, self._branch(s, e, c, t), t)
+            case m.SplitStep():
+                self._split(s, e, pb, batch, t)
+            case m.UpdateStep():
+                self._update(s, e, c, t)
+                self._goto(e, s.next, t)
+            case m.GotoStep():
+                self._goto(e, s.target, t)
+            case m.EndStep():
+                e.end("done", t, "end")
+
+    # ------------------------------------------------------------------ waits and branches
+    @staticmethod
+    def _attr_time(s: m.WaitUntilAttrStep, c: Customer, t: int) -> int:
+        value = c.attributes.get(s.attribute)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return t  # no date to wait for: move on at once (and say so in explain)
+        return max(t, int(value) + s.offset_s)
+
+    def _branch(self, s: m.BranchStep, e: Enrollment, c: Customer, t: int) -> str | None:
+        for arm in s.arms:
+            if self.judge(arm.cond, c, t, e.context.get("event"), e.context.get("bound", {})):
+                return arm.target
+        return s.otherwise if s.otherwise is not None else s.next
+
+    def _split(self, s: m.SplitStep, e: Enrollment, pb: m.Playbook, batch: Batch,
+               t: int) -> None:
+        point = bucket(pb.name, s.name, e.customer_id)
+        edge = 0.0
+        arms = e.context.setdefault("arms", {})
+        for arm in s.arms:
+            edge += arm.percent
+            if point < edge:
+                arms[s.name] = arm.target
+                self._goto(e, arm.target, t)
+                return
+        arms[s.name] = "holdout"
+        batch.suppressions.append(Suppression(enrollment=e, node=s.id, channel=None,
+                                              reason="holdout", action="skipped",
+                                              detail=f"held out of split {s.name}", at=t))
+        e.end("holdout", t, f"holdout of {s.name}")
+
+    def _update(self, s: m.UpdateStep, e: Enrollment, c: Customer, t: int) -> None:
+        for a in s.assignments:
+            value = self._value(a.value, e, c, t)
+            if a.attribute in ("email", "phone", "timezone"):
+                setattr(c, a.attribute, None if value is None else str(value))
+            else:
+                c.attributes[a.attribute] = value
+        c.dirty = True
+
+    @staticmethod
+    def _value(v: m.Value, e: Enrollment, c: Customer, t: int) -> Any:
+        match v:
+            case m.Const():
+                return v.value
+            case m.Rel():
+                return t + v.offset_s
+            case m.Ref(scope="event"):
+                return (e.context.get("event") or {}).get(v.name)
+            case m.Ref(scope="bound"):
+                return e.context.get("bound", {}).get(v.var, {}).get(v.name)
+            case m.Ref():
+                return c.row().get(v.name)
+            case m.Agg():
+                return None  # aggregates are for conditions; the compiler types updates
+
+    # ------------------------------------------------------------------ sends
+    def _suppress(self, batch: Batch, e: Enrollment, s: m.Step, channel: str | None,
+                  reason: str, action: str, detail: str, t: int) -> None:
+        batch.suppressions.append(Suppression(enrollment=e, node=s.id, channel=channel,
+                                              reason=reason, action=action, detail=detail,
+                                              at=t))
+
+    def _blocked(self, s: m.SendStep, e: Enrollment, c: Customer, pb: m.Playbook,
+                 batch: Batch, t: int) -> bool:
+        """Apply the policies; True when the send does not happen now."""
+        ch = s.channel
+        if pb.audience is not None and not self.judge(pb.audience, c, t, None, {}):
+            self._suppress(batch, e, s, ch, "audience", "exited",
+                           "the customer no longer matches the audience", t)
+            e.end("exited", t, "left the audience")
+            return True
+        problem = self._consent_problem(ch, c, pb, t)
+        if problem is None and ch in ("email", "sms") and not _address(c, ch):
+            problem = ("no_address", f"no {ch} address")
+        if problem is not None:
+            self._suppress(batch, e, s, ch, problem[0], "skipped", problem[1], t)
+            self._goto(e, s.next, t)
+            return True
+        return self._timing(s, e, c, pb, batch, t)
+
+    def _consent_problem(self, ch: str, c: Customer, pb: m.Playbook,
+                         t: int) -> tuple[str, str] | None:
+        if (ch == "email" and c.email_revoked) or (ch == "sms" and c.sms_revoked):
+            return "consent", f"the customer revoked {ch} consent"
+        for rule in pb.policies.consent:
+            if rule.channel == ch and not self.judge(rule.cond, c, t, None, {}):
+                return "consent", f"the {ch} consent condition is not met"
+        return None
+
+    def _timing(self, s: m.SendStep, e: Enrollment, c: Customer, pb: m.Playbook,
+                batch: Batch, t: int) -> bool:
+        ch, zone = s.channel, self.zone(c)
+        quiet = [q for q in pb.policies.quiet_hours if q.channel in (None, ch)]
+        windows = [w for w in pb.policies.windows if w.channel in (None, ch)]
+        allowed = next_allowed(t, zone, quiet, windows)
+        if allowed > t:
+            reason = "quiet_hours" if next_allowed(t, zone, quiet, []) > t else "send_window"
+            self._suppress(batch, e, s, ch, reason, "deferred", f"until {allowed}", t)
+            e.due_at = allowed
+            return True
+        for cap in pb.policies.caps:
+            if cap.channel != ch:
+                continue
+            recent = [x for x in batch.sent.get((c.id, ch), []) if x > t - cap.per_s]
+            if len(recent) < cap.count:
+                continue
+            if cap.action == "skip":
+                self._suppress(batch, e, s, ch, "cap", "skipped",
+                               f"{cap.count} per {cap.per_s}s reached", t)
+                self._goto(e, s.next, t)
+            else:
+                until = sorted(recent)[len(recent) - cap.count] + cap.per_s
+                self._suppress(batch, e, s, ch, "cap", "deferred", f"until {until}", t)
+                e.due_at = until
+            return True
+        return False
+
+    def _send(self, s: m.SendStep, e: Enrollment, c: Customer, pb: m.Playbook, batch: Batch,
+              t: int, attempt: int) -> None:
+        if self._blocked(s, e, c, pb, batch, t):
+            return
+        try:
+            subject, body = self._render(s, e, c, pb)
+        except RenderError as exc:
+            self._suppress(batch, e, s, s.channel, "render_error", "skipped", str(exc), t)
+            self._goto(e, s.next, t)
+            return
+        segments = sms_segments(body)[1] if s.channel == "sms" else None
+        to = _address(c, s.channel)
+        batch.outgoing.append(Outgoing(
+            enrollment=e, node=s.id, attempt=attempt, channel=s.channel, stage=s.stage,
+            connector=s.via, template=s.template, to_address=to, subject=subject, body=body,
+            sms_segments=segments, at=t))
+        batch.sent.setdefault((c.id, s.channel), []).append(t)
+        self._goto(e, s.next, t)
+
+    def _timestamps(self, e: Enrollment, pb: m.Playbook) -> set[str]:
+        """Variable names whose epoch values templates should see as local ISO times."""
+        schema = self.project.schema_
+        names = {n for n, t in schema.customer.items() if t.type == "timestamp"}
+        event = schema.events.get(str(e.context.get("event_name", "")), {})
+        names |= {f"event.{p}" for p, t in event.items() if t.type == "timestamp"}
+        for step in pb.steps:
+            if isinstance(step, m.WaitEventStep) and step.bind is not None:
+                props = schema.events.get(step.event, {})
+                names |= {f"{step.bind}.{p}" for p, t in props.items() if t.type == "timestamp"}
+        return names
+
+    def _context(self, e: Enrollment, c: Customer, pb: m.Playbook) -> dict[str, Any]:
+        return build_context(c.row(), e.context.get("event"), e.context.get("bound", {}),
+                             (pb.name, pb.title), f"{self.unsubscribe_base}{c.id}",
+                             zone=self.zone(c), timestamp_names=self._timestamps(e, pb))
+
+    def _render(self, s: m.SendStep, e: Enrollment, c: Customer,
+                pb: m.Playbook) -> tuple[str | None, str]:
+        ctx = self._context(e, c, pb)
+        if s.text is not None:
+            subject = None if s.subject is None else render_message(s.subject, ctx)
+            return subject, render_message(s.text, ctx)
+        template = self.project.templates[s.template or ""]
+        subject = None if template.subject is None else render_message(
+            template.subject, ctx, name=template.name)
+        body = render_message(template.body, ctx, name=template.name)
+        return subject, body if s.channel == "email" else html_to_text(body)
+
+    def _task(self, s: m.TaskStep, e: Enrollment, c: Customer, pb: m.Playbook, batch: Batch,
+              t: int, attempt: int) -> None:
+        # A human task goes to the team, not the customer: no quiet hours, caps or consent.
+        try:
+            title = render_message(s.title, self._context(e, c, pb))
+        except RenderError as exc:
+            self._suppress(batch, e, s, "task", "render_error", "skipped", str(exc), t)
+            self._goto(e, s.next, t)
+            return
+        batch.outgoing.append(Outgoing(
+            enrollment=e, node=s.id, attempt=attempt, channel="task", stage=s.stage,
+            connector=None, template=None, to_address=s.queue, subject=None, body=title,
+            sms_segments=None, at=t))
+        self._goto(e, s.next, t)
+
+
+def _address(c: Customer, channel: str) -> str | None:
+    return c.email if channel == "email" else c.phone if channel == "sms" else None

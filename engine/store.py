@@ -1,0 +1,270 @@
+"""Reading and writing the store in batches: set-based statements, one transaction per batch.
+
+The runtime asks for a batch of customers (their rows, open enrollments, recent sends), works on
+it in memory, and hands it back; `write` commits every effect of the batch together — the
+enrollment's new state and its outbox rows in one transaction, so a crash loses the whole batch
+or nothing, never half of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from cadenza.engine import schema as t
+from cadenza.engine.machine import Version
+from cadenza.engine.state import Batch, Customer, Enrollment, Event
+from cadenza.playbooks import model as m
+
+CHUNK = 900  # ids per IN (...) list: under SQLite's default variable limit
+OPEN = ("active", "waiting")
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _insert(conn: Connection) -> Any:
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ------------------------------------------------------------------ customers and events
+    def upsert_customers(self, rows: Sequence[dict[str, Any]], now: int) -> None:
+        with self.engine.begin() as conn:
+            ins = _insert(conn)(t.customers)
+            stmt = ins.on_conflict_do_update(
+                index_elements=[t.customers.c.id],
+                set_={c: ins.excluded[c] for c in ("email", "phone", "timezone", "attributes",
+                                                   "updated_at")})
+            for part in chunks(rows, 2000):
+                conn.execute(stmt, [{**r, "updated_at": now, "email_revoked": False,
+                                     "sms_revoked": False} for r in part])
+
+    def insert_events(self, events: Sequence[Event], received_at: int) -> list[Event]:
+        """Store events; those whose message_id was seen before are dropped (client retries)."""
+        if not events:
+            return []
+        with self.engine.begin() as conn:
+            seen = self._seen_message_ids(conn, [e.message_id for e in events if e.message_id])
+            fresh = []
+            for e in events:
+                if e.message_id is None or e.message_id not in seen:
+                    fresh.append(e)
+                    if e.message_id:
+                        seen.add(e.message_id)
+            if fresh:
+                conn.execute(insert(t.events), [
+                    {"message_id": e.message_id, "customer_id": e.customer_id, "name": e.name,
+                     "ts": e.ts, "properties": e.properties, "received_at": received_at}
+                    for e in fresh])
+        return fresh
+
+    @staticmethod
+    def _seen_message_ids(conn: Connection, ids: list[str]) -> set[str]:
+        seen: set[str] = set()
+        for part in chunks(ids):
+            seen.update(conn.execute(select(t.events.c.message_id)
+                                     .where(t.events.c.message_id.in_(part))).scalars())
+        return seen
+
+    def known_customers(self, ids: Iterable[str]) -> set[str]:
+        wanted = sorted(set(ids))
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for part in chunks(wanted):
+                found.update(conn.execute(select(t.customers.c.id)
+                                          .where(t.customers.c.id.in_(part))).scalars())
+        return found
+
+    # ------------------------------------------------------------------ playbook versions
+    def deploy(self, project: m.Project, now: int, git_commit: str | None = None,
+               ) -> dict[str, Version]:
+        """Record each playbook's graph as a version (new only when it changed)."""
+        out: dict[str, Version] = {}
+        with self.engine.begin() as conn:
+            for name, pb in sorted(project.playbooks.items()):
+                graph = pb.model_dump(mode="json")
+                digest = hashlib.sha256(json.dumps(pb.semantic(), sort_keys=True,
+                                                   default=str).encode()).hexdigest()
+                row = conn.execute(
+                    select(t.playbook_versions.c.id, t.playbook_versions.c.source_hash,
+                           t.playbook_versions.c.version)
+                    .where(t.playbook_versions.c.playbook == name)
+                    .order_by(t.playbook_versions.c.version.desc()).limit(1)).first()
+                if row is not None and row.source_hash == digest:
+                    out[name] = Version.of(row.id, pb)
+                    continue
+                version = 1 if row is None else row.version + 1
+                vid = conn.execute(insert(t.playbook_versions).values(
+                    playbook=name, version=version, graph=graph, source_hash=digest,
+                    git_commit=git_commit, created_at=now, active=True)
+                    .returning(t.playbook_versions.c.id)).scalar_one()
+                out[name] = Version.of(vid, pb)
+        return out
+
+    def versions(self, ids: Iterable[int]) -> dict[int, Version]:
+        wanted = sorted(set(ids))
+        out: dict[int, Version] = {}
+        with self.engine.connect() as conn:
+            for part in chunks(wanted):
+                for row in conn.execute(select(t.playbook_versions.c.id,
+                                               t.playbook_versions.c.graph)
+                                        .where(t.playbook_versions.c.id.in_(part))):
+                    out[row.id] = Version.of(row.id, m.Playbook.model_validate(row.graph))
+        return out
+
+    # ------------------------------------------------------------------ work to do
+    def due_customers(self, until: int) -> list[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.enrollments.c.customer_id).distinct()
+                .where(t.enrollments.c.state.in_(OPEN), t.enrollments.c.due_at <= until))
+            return sorted(rows.scalars())
+
+    def next_due(self) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.min(t.enrollments.c.due_at))
+                                .where(t.enrollments.c.state.in_(OPEN))).scalar()
+
+    # ------------------------------------------------------------------ batches
+    def load(self, ids: Sequence[str], since: int, lookback: int,
+             ) -> tuple[Batch, dict[tuple[str, str], int]]:
+        """Customers, their open and recent enrollments, recent sends, and last entries."""
+        batch = Batch(customers={}, enrollments={}, sent={}, converted=set())
+        last_entry: dict[tuple[str, str], int] = {}
+        with self.engine.connect() as conn:
+            for part in chunks(ids):
+                self._load_part(conn, part, since - lookback, batch, last_entry)
+        return batch, last_entry
+
+    @staticmethod
+    def _load_part(conn: Connection, part: Sequence[str], horizon: int, batch: Batch,
+                   last_entry: dict[tuple[str, str], int]) -> None:
+        c, e, msg, conv = t.customers, t.enrollments, t.messages, t.conversions
+        for r in conn.execute(select(c).where(c.c.id.in_(part))):
+            batch.customers[r.id] = Customer(
+                id=r.id, email=r.email, phone=r.phone, timezone=r.timezone,
+                attributes=dict(r.attributes or {}), email_revoked=r.email_revoked,
+                sms_revoked=r.sms_revoked)
+        rows = conn.execute(select(e).where(e.c.customer_id.in_(part), or_(
+            e.c.state.in_(OPEN), e.c.entered_at >= horizon)))
+        for r in rows:
+            batch.of(r.customer_id).append(Enrollment(
+                id=r.id, playbook=r.playbook, version_id=r.version_id,
+                customer_id=r.customer_id, node=r.node, state=r.state, due_at=r.due_at,
+                context=dict(r.context or {}), entered_at=r.entered_at, ended_at=r.ended_at,
+                end_reason=r.end_reason, trail=[x for x in (r.trail or "").split(";") if x]))
+        for r in conn.execute(select(e.c.customer_id, e.c.playbook, func.max(e.c.entered_at))
+                              .where(e.c.customer_id.in_(part))
+                              .group_by(e.c.customer_id, e.c.playbook)):
+            last_entry[(r[0], r[1])] = r[2]
+        for r in conn.execute(select(msg.c.customer_id, msg.c.channel, msg.c.created_at)
+                              .where(msg.c.customer_id.in_(part), msg.c.created_at >= horizon)):
+            batch.sent.setdefault((r[0], r[1]), []).append(r[2])
+        loaded = [x.id for x in batch.all_enrollments()]
+        for ids in chunks(loaded):
+            for r in conn.execute(select(conv.c.enrollment_id, conv.c.goal)
+                                  .where(conv.c.enrollment_id.in_(ids))):
+                batch.converted.add((r[0], r[1]))
+
+    def write(self, batch: Batch) -> None:
+        """Every effect of a batch in one transaction."""
+        with self.engine.begin() as conn:
+            fresh = {id(x) for x in batch.new_enrollments}
+            self._insert_enrollments(conn, batch.new_enrollments)
+            self._update_enrollments(conn, [x for x in batch.all_enrollments()
+                                            if x.dirty and id(x) not in fresh])
+            self._update_customers(conn, [c for c in batch.customers.values() if c.dirty])
+            self._insert_effects(conn, batch)
+
+    @staticmethod
+    def _enrollment_row(x: Enrollment) -> dict[str, Any]:
+        return {"node": x.node, "state": x.state, "due_at": x.due_at, "context": x.context,
+                "ended_at": x.ended_at, "end_reason": x.end_reason, "trail": ";".join(x.trail)}
+
+    def _insert_enrollments(self, conn: Connection, new: list[Enrollment]) -> None:
+        if not new:
+            return
+        rows = [{"playbook": x.playbook, "version_id": x.version_id,
+                 "customer_id": x.customer_id, "entered_at": x.entered_at,
+                 **self._enrollment_row(x)} for x in new]
+        ids = conn.execute(insert(t.enrollments).returning(
+            t.enrollments.c.id, sort_by_parameter_order=True), rows).scalars().all()
+        for x, new_id in zip(new, ids, strict=True):
+            x.id = new_id
+
+    def _update_enrollments(self, conn: Connection, changed: list[Enrollment]) -> None:
+        if not changed:
+            return
+        e = t.enrollments
+        stmt = update(e).where(e.c.id == bindparam("eid")).values(
+            node=bindparam("node"), state=bindparam("state"), due_at=bindparam("due_at"),
+            context=bindparam("context"), ended_at=bindparam("ended_at"),
+            end_reason=bindparam("end_reason"), trail=bindparam("trail"),
+            lease_owner=None, lease_until=None)
+        conn.execute(stmt, [{"eid": x.id, **self._enrollment_row(x)} for x in changed])
+
+    @staticmethod
+    def _update_customers(conn: Connection, changed: list[Customer]) -> None:
+        if not changed:
+            return
+        c = t.customers
+        stmt = update(c).where(c.c.id == bindparam("cid")).values(
+            attributes=bindparam("attributes"), email=bindparam("email"),
+            phone=bindparam("phone"), timezone=bindparam("timezone"))
+        conn.execute(stmt, [{"cid": x.id, "attributes": x.attributes, "email": x.email,
+                             "phone": x.phone, "timezone": x.timezone} for x in changed])
+
+    @staticmethod
+    def _insert_effects(conn: Connection, batch: Batch) -> None:
+        if batch.outgoing:
+            conn.execute(insert(t.messages), [{
+                "idempotency_key": f"{o.enrollment.id}:{o.node}:{o.attempt}",
+                "enrollment_id": o.enrollment.id, "playbook": o.enrollment.playbook,
+                "node": o.node, "stage": o.stage, "customer_id": o.enrollment.customer_id,
+                "channel": o.channel, "connector": o.connector, "template": o.template,
+                "to_address": o.to_address, "subject": o.subject, "body": o.body,
+                "sms_segments": o.sms_segments, "status": "pending", "attempts": 0,
+                "next_attempt_at": o.at, "created_at": o.at} for o in batch.outgoing])
+        if batch.suppressions:
+            conn.execute(insert(t.suppressions), [{
+                "enrollment_id": s.enrollment.id, "playbook": s.enrollment.playbook,
+                "node": s.node, "customer_id": s.enrollment.customer_id,
+                "channel": s.channel, "reason": s.reason, "action": s.action,
+                "detail": s.detail, "at": s.at} for s in batch.suppressions])
+        if batch.conversions:
+            conn.execute(insert(t.conversions), [{
+                "enrollment_id": c.enrollment.id, "playbook": c.enrollment.playbook,
+                "goal": c.goal, "customer_id": c.enrollment.customer_id, "arm": c.arm,
+                "at": c.at} for c in batch.conversions])
+
+    # ------------------------------------------------------------------ outbox
+    def pending_messages(self, now: int, limit: int) -> list[Any]:
+        msg = t.messages
+        with self.engine.connect() as conn:
+            return list(conn.execute(
+                select(msg).where(msg.c.status.in_(("pending", "failed")),
+                                  and_(msg.c.next_attempt_at <= now))
+                .order_by(msg.c.next_attempt_at, msg.c.id).limit(limit)))
+
+    def record_results(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        msg = t.messages
+        stmt = update(msg).where(msg.c.id == bindparam("mid")).values(
+            status=bindparam("status"), provider_id=bindparam("provider_id"),
+            attempts=bindparam("attempts"), next_attempt_at=bindparam("next_attempt_at"),
+            last_error=bindparam("last_error"), sent_at=bindparam("sent_at"))
+        with self.engine.begin() as conn:
+            conn.execute(stmt, rows)
