@@ -31,7 +31,8 @@ Progress = Callable[[int, int], None]
 def recorders() -> dict[str, Connector]:
     return {"email": RecorderConnector(name="email", channel="email"),
             "sms": RecorderConnector(name="sms", channel="sms"),
-            "webhook": RecorderConnector(name="webhook", channel="webhook")}
+            "webhook": RecorderConnector(name="webhook", channel="webhook"),
+            "task": RecorderConnector(name="task", channel="webhook")}
 
 
 @dataclass

@@ -6,16 +6,18 @@ wrong (click's usage errors).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
 import click
+import structlog
 
-from cadenza.engine.cli import fmt, graph, init, simulate, validate
+from cadenza.engine.cli import fmt, graph, init, simulate, test, validate
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE from sysexits.h
 COMMANDS: tuple[click.Command, ...] = (validate.command, fmt.command, graph.command,
-                                       init.command, simulate.command)
+                                       init.command, simulate.command, test.command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,7 +30,13 @@ for _command in COMMANDS:
     cli.add_command(_command)
 
 
+def quiet_logs() -> None:
+    """Commands print reports, not logs: only warnings and errors reach the terminal."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
 def main(argv: list[str] | None = None) -> int:
+    quiet_logs()
     try:
         result = cli.main(args=argv, prog_name="cadenza", standalone_mode=False)
     except click.ClickException as exc:

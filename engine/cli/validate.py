@@ -12,8 +12,12 @@ from cadenza.playbooks.project import LoadedProject, find_root, load_project
 
 
 def load_all(paths: tuple[Path, ...]) -> list[LoadedProject]:
+    """One project per distinct root; files other than .play (a README in a glob) are skipped."""
     roots: dict[Path, Path] = {}
     for p in paths or (Path("."),):
+        if p.is_file() and p.suffix != ".play":
+            click.echo(f"skipping {p}: not a .play file or a project directory", err=True)
+            continue
         root = find_root(p)
         roots.setdefault(root.resolve(), root)
     return [load_project(root) for root in roots.values()]
