@@ -7,6 +7,17 @@ Formatting runs in three passes:
    source line, a trailing comment at the end of the last row that starts on or before its line;
 3. the rows are printed, keeping one blank line where the source had any between two of them.
 
+A statement that does not fit in `MAX_WIDTH` columns wraps: its condition by the rules in
+`format_cond`; a test's `customer { ... }` or event properties one `name = value` per line,
+one level in, commas between them (none after the last), and `}` on its own line at the
+statement's indentation; an `update` keeps its first assignment on its line and puts each
+further one on a continuation line two levels (4 spaces) deeper, like a condition's operands.
+Width counts code points of the code alone: a comment after it never changes the layout.
+
+All the rows of a wrapped statement stand for all of its source lines, so comments treat it
+exactly like a one-line statement: a trailing comment goes at the end of its last line, and a
+comment written inside it moves after it.
+
 Everything a reader typed that carries meaning (durations, clocks, numbers, strings) is printed
 from its `.text` / `.raw`, so formatting never changes what a playbook means.
 """
@@ -21,11 +32,16 @@ from typing import Literal
 
 from cadenza.grammar import ast
 from cadenza.grammar.diagnostics import Span
-from cadenza.grammar.format_cond import format_cond, format_value, where_clause
+from cadenza.grammar.format_cond import (
+    HANG,
+    INDENT,
+    Line,
+    fits,
+    format_value,
+    layout_cond,
+)
 
 __all__ = ["format_document"]
-
-INDENT = "  "
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +54,35 @@ class Row:
     end: int
     kind: Literal["line", "open", "close", "comment"] = "line"
     item_end: bool = False  # the last row of a top-level item
+
+
+@dataclass(frozen=True, slots=True)
+class CondStmt:
+    """A statement ending in a condition that may wrap: `head`, the condition, then `tail`."""
+
+    head: str
+    cond: ast.Cond
+    tail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PairsStmt:
+    """A test line ending in a non-empty `{ name = value, ... }` block that may wrap."""
+
+    head: str
+    pairs: tuple[ast.Pair, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListStmt:
+    """`head` and a comma-separated list that may wrap: an `update`'s assignments."""
+
+    head: str
+    items: tuple[str, ...]
+
+
+# What one statement prints, before it is fitted to the width at its depth.
+Stmt = str | CondStmt | PairsStmt | ListStmt
 
 
 def format_document(doc: ast.Document, source: str) -> str:
@@ -59,6 +104,51 @@ def format_document(doc: ast.Document, source: str) -> str:
 # ------------------------------------------------------------------ pass 1: AST -> rows
 def _line(depth: int, text: str, span: Span) -> Row:
     return Row(depth=depth, text=text, start=span.line, end=span.end_line)
+
+
+def _rows(depth: int, stmt: Stmt, span: Span) -> Iterator[Row]:
+    """The statement's lines; every one stands for the whole span (see the module docstring)."""
+    for line_depth, text in _lines(stmt, depth):
+        yield _line(line_depth, text, span)
+
+
+def _lines(stmt: Stmt, depth: int) -> list[Line]:
+    match stmt:
+        case str():
+            return [(depth, stmt)]
+        case CondStmt(head=head, cond=cond, tail=tail):
+            return layout_cond(cond, depth, head, tail)
+        case PairsStmt():
+            return _pair_lines(stmt, depth)
+        case ListStmt():
+            return _list_lines(stmt, depth)
+
+
+def _pair_lines(stmt: PairsStmt, depth: int) -> list[Line]:
+    texts = [f"{p.name.name} = {p.value.raw}" for p in stmt.pairs]
+    one = f"{stmt.head} {{ {', '.join(texts)} }}"
+    if fits(depth, one):
+        return [(depth, one)]
+    # The grammar wants commas between pairs; none after the last, as on one line.
+    body = [(depth + 1, text + ",") for text in texts[:-1]] + [(depth + 1, texts[-1])]
+    return [(depth, f"{stmt.head} {{"), *body, (depth, "}")]
+
+
+def _list_lines(stmt: ListStmt, depth: int) -> list[Line]:
+    one = stmt.head + ", ".join(stmt.items)
+    if fits(depth, one):
+        return [(depth, one)]
+    first, *rest = [item + "," for item in stmt.items[:-1]] + [stmt.items[-1]]
+    return [(depth, stmt.head + first), *((depth + HANG, item) for item in rest)]
+
+
+def _with_where(head: str, where: ast.Cond | None, tail: str = "") -> Stmt:
+    """`head [where <cond>] tail`: the optional clause of triggers, exits, goals and waits."""
+    return head + tail if where is None else CondStmt(f"{head} where ", where, tail)
+
+
+def _prefixed(prefix: str, stmt: Stmt) -> Stmt:
+    return prefix + stmt if isinstance(stmt, str) else replace(stmt, head=prefix + stmt.head)
 
 
 def _block(depth: int, head: str, span: Span, head_end: int,
@@ -83,21 +173,22 @@ def _item(item: ast.Item, depth: int) -> Iterator[Row]:
             body = (r for e in entries for r in _schema_entry(e, depth + 1))
             yield from _block(depth, "schema", span, span.line, body)
         case ast.SegmentDecl(name=name, title=title, cond=cond, span=span):
-            yield _line(depth, f"{_titled('segment', name, title)} = {format_cond(cond)}", span)
+            head = f"{_titled('segment', name, title)} = "
+            yield from _rows(depth, CondStmt(head, cond), span)
         case ast.FrameworkDecl(name=name, title=title, stages=stages, span=span):
             stage_line = Row(depth=depth + 1, text="stages " + ", ".join(s.name for s in stages),
                              start=stages[0].span.line, end=stages[-1].span.end_line)
             yield from _block(depth, _titled("framework", name, title), span,
                               _head_end(name, title), [stage_line])
         case ast.Defaults(policies=policies, span=span):
-            body = (_line(depth + 1, _policy(p), p.span) for p in policies)
+            body = (r for p in policies for r in _rows(depth + 1, _policy(p), p.span))
             yield from _block(depth, "defaults", span, span.line, body)
         case ast.Playbook(name=name, title=title, members=members, span=span):
             body = (r for m in members for r in _member(m, depth + 1))
             yield from _block(depth, _titled("playbook", name, title), span,
                               _head_end(name, title), body)
         case ast.TestDecl(name=name, lines=test_lines, span=span):
-            body = (_line(depth + 1, _test_line(t), t.span) for t in test_lines)
+            body = (r for t in test_lines for r in _rows(depth + 1, _test_line(t), t.span))
             yield from _block(depth, f"test {name.raw}", span, name.span.end_line, body)
 
 
@@ -121,11 +212,11 @@ def _member(member: ast.Member, depth: int) -> Iterator[Row]:
             body = (_line(depth + 1, f"{m.old.name} -> {m.new.name}", m.span) for m in mappings)
             yield from _block(depth, "on change migrate", span, span.line, body)
         case ast.QuietHours() | ast.SendWindow() | ast.Cap() | ast.Consent() | ast.RateLimit():
-            yield _line(depth, _policy(member), member.span)
+            yield from _rows(depth, _policy(member), member.span)
         case ast.Timezone():
-            yield _line(depth, _policy(member), member.span)
+            yield from _rows(depth, _policy(member), member.span)
         case _:
-            yield _line(depth, _setting(member), member.span)
+            yield from _rows(depth, _setting(member), member.span)
 
 
 def _step_item(item: ast.StepItem, depth: int) -> Iterator[Row]:
@@ -133,8 +224,9 @@ def _step_item(item: ast.StepItem, depth: int) -> Iterator[Row]:
     step = item.step
     match step:
         case ast.Branch(arms=arms, otherwise=otherwise):
-            body = [_line(depth + 1, f"when {format_cond(a.cond)} -> {a.target.name}", a.span)
-                    for a in arms]
+            body = [r for a in arms
+                    for r in _rows(depth + 1, CondStmt("when ", a.cond, f" -> {a.target.name}"),
+                                   a.span)]
             if otherwise is not None:
                 body.append(_line(depth + 1, f"else -> {otherwise.name}", otherwise.span))
             yield from _block(depth, f"{label}branch", item.span, step.span.line, body)
@@ -146,7 +238,7 @@ def _step_item(item: ast.StepItem, depth: int) -> Iterator[Row]:
             head = f"{label}split" + ("" if name is None else f" {name.name}")
             yield from _block(depth, head, item.span, step.span.line, rows)
         case _:
-            yield _line(depth, label + _step(step), item.span)
+            yield from _rows(depth, _prefixed(label, _step(step)), item.span)
 
 
 # ------------------------------------------------------------------ pass 2: comments
@@ -222,7 +314,7 @@ def _blank_before(prev: Row, row: Row, cursor: int, blanks: Sequence[int],
 
 
 # ------------------------------------------------------------------ one-line statements
-def _policy(policy: ast.Policy) -> str:
+def _policy(policy: ast.Policy) -> Stmt:
     match policy:
         case ast.QuietHours(channel=channel, start=start, end=end):
             return f"quiet hours{_opt(channel)} {start.text}-{end.text}"
@@ -232,7 +324,7 @@ def _policy(policy: ast.Policy) -> str:
         case ast.Cap(channel=channel, count=count, per=per, action=action):
             return f"cap {channel.name} {count.raw} per {per.text}{_opt(action, ' else ')}"
         case ast.Consent(channel=channel, cond=cond):
-            return f"consent {channel.name}: {format_cond(cond)}"
+            return CondStmt(f"consent {channel.name}: ", cond)
         case ast.RateLimit(target=target, count=count, per=per):
             return f"rate limit {target.name} {count.raw} per {per.text}"
         case ast.Timezone(zone=zone):
@@ -247,7 +339,7 @@ def _opt_text(text: ast.Text | None, keyword: str) -> str:
     return "" if text is None else f" {keyword} {text.raw}"
 
 
-def _setting(setting: ast.Setting) -> str:
+def _setting(setting: ast.Setting) -> Stmt:
     match setting:
         case ast.FrameworkRef(name=name):
             return f"framework {name.name}"
@@ -256,26 +348,26 @@ def _setting(setting: ast.Setting) -> str:
         case ast.Owner(owner=owner):
             return f"owner {owner.raw}"
         case ast.Entry(trigger=trigger):
-            return f"when {_trigger(trigger)}"
+            return _prefixed("when ", _trigger(trigger))
         case ast.Audience(cond=cond):
-            return f"audience {format_cond(cond)}"
+            return CondStmt("audience ", cond)
         case ast.Reenter(after=after):
             return "reenter never" if after is None else f"reenter after {after.text}"
         case ast.ExitEvent(event=event, where=where):
-            return f"exit when event {event.name}{where_clause(where)}"
+            return _with_where(f"exit when event {event.name}", where)
         case ast.ExitSegment(segment=segment):
             return f"exit when leaves segment {segment.name}"
         case ast.Goal(name=name, event=event, where=where, within=within):
-            return (f"goal {name.name}: event {event.name}{where_clause(where)}"
-                    f" within {within.text}")
+            return _with_where(f"goal {name.name}: event {event.name}", where,
+                               f" within {within.text}")
         case ast.ChangePolicy(mode=mode):
             return f"on change {mode}"  # migrate has a block: see _member
 
 
-def _trigger(trigger: ast.Trigger) -> str:
+def _trigger(trigger: ast.Trigger) -> Stmt:
     match trigger:
         case ast.EventTrigger(event=event, where=where):
-            return f"event {event.name}{where_clause(where)}"
+            return _with_where(f"event {event.name}", where)
         case ast.SegmentTrigger(segment=segment):
             return f"enters segment {segment.name}"
         case ast.EveryTrigger(day=day, at=at, zone=zone):
@@ -286,7 +378,7 @@ def _trigger(trigger: ast.Trigger) -> str:
             return "api"
 
 
-def _step(step: ast.Step) -> str:
+def _step(step: ast.Step) -> Stmt:
     match step:
         case ast.Send(channel=channel, template=template, inline=inline, subject=subject):
             content = (template.raw if template is not None
@@ -305,8 +397,8 @@ def _step(step: ast.Step) -> str:
         case ast.WaitEvent():
             return _wait_event(step)
         case ast.Update(assignments=assignments):
-            pairs = ", ".join(f"{a.name.name} = {format_value(a.value)}" for a in assignments)
-            return f"update {pairs}"
+            return ListStmt("update ", tuple(f"{a.name.name} = {format_value(a.value)}"
+                                             for a in assignments))
         case ast.Goto(target=target):
             return f"goto {target.name}"
         case ast.End():
@@ -320,28 +412,28 @@ def _raw(text: ast.Text | None) -> str:
     return text.raw
 
 
-def _wait_event(step: ast.WaitEvent) -> str:
-    parts = [f"wait for event {step.event.name}{where_clause(step.where)}"]
+def _wait_event(step: ast.WaitEvent) -> Stmt:
+    tail = ""
     if step.bind is not None:
-        parts.append(f"as {step.bind.name}")
+        tail += f" as {step.bind.name}"
     if step.timeout is not None:
-        parts.append(f"timeout {step.timeout.text}")
+        tail += f" timeout {step.timeout.text}"
     if step.otherwise is not None:
-        parts.append(f"else -> {step.otherwise.name}")
-    return " ".join(parts)
+        tail += f" else -> {step.otherwise.name}"
+    return _with_where(f"wait for event {step.event.name}", step.where, tail)
 
 
-def _test_line(line: ast.TestLine) -> str:
+def _test_line(line: ast.TestLine) -> Stmt:
     match line:
         case ast.TestPlaybook(name=name):
             return f"playbook {name.name}"
         case ast.TestCustomer(pairs=pairs):
-            return f"customer {_pairs(pairs) or '{}'}"
+            return PairsStmt("customer", pairs) if pairs else "customer {}"
         case ast.TestStart(at=at):
             return f"start {at.raw}"
         case ast.TestEvent(event=event, at=at, pairs=pairs):
-            props = _pairs(pairs)
-            return f"event {event.name} at {at.raw}" + (f" {props}" if props else "")
+            head = f"event {event.name} at {at.raw}"
+            return PairsStmt(head, pairs) if pairs else head
         case ast.TestExpect(channel=None):
             return "expect nothing"
         case ast.TestExpect(channel=channel, template=template, at=at):
@@ -350,9 +442,3 @@ def _test_line(line: ast.TestLine) -> str:
         case ast.TestUntil(at=at):
             return f"run until {at.raw}"
 
-
-def _pairs(pairs: tuple[ast.Pair, ...]) -> str:
-    """`{ a = 1, b = "x" }` on one line; empty when there are no pairs."""
-    if not pairs:
-        return ""
-    return "{ " + ", ".join(f"{p.name.name} = {p.value.raw}" for p in pairs) + " }"

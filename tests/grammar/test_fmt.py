@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 
 from cadenza.grammar import ast
-from cadenza.grammar.format_cond import format_cond
+from cadenza.grammar.format_cond import MAX_WIDTH, format_cond
 from cadenza.grammar.formatter import format_document
 from cadenza.grammar.parser import parse_text
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "fmt"
 SAMPLE = Path(__file__).parent / "sample_all_constructs.play"
+EXAMPLES = Path(__file__).parents[2] / "examples"
+EXAMPLE_FILES = sorted(p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*.play"))
 CASES = sorted(p.name.removesuffix(".in.play") for p in GOLDEN.glob("*.in.play"))
 _POSITION_KEYS = frozenset({"span", "line", "col"})
 
@@ -212,7 +214,7 @@ def test_one_line_blocks_open_one_arm_per_line() -> None:
 
 
 def test_test_properties_stay_on_one_line() -> None:
-    """A test's customer and event properties print on one line, without a trailing comma."""
+    """Customer and event properties that fit print on one line, without a trailing comma."""
     source = (
         'test "t" {\n  customer {\n    a = 1,\n    b = "x",\n  }\n'
         "  event e at 2026-01-01T00:00 {}\n}"
@@ -246,3 +248,111 @@ def test_crlf_and_bom_give_lf_output() -> None:
     """A BOM is dropped and CRLF line ends become LF."""
     out = assert_canonical("\ufeffsegment a = x  # c\r\n\r\n\r\nsegment b = y\r\n")
     assert out == "segment a = x  # c\n\nsegment b = y\n"
+
+
+# ------------------------------------------------------------------ wrapping long lines
+LONG_A = "count(order_completed in last 30d) >= 2"
+LONG_B = "sum(order_completed.order_value in last 90d) >= 500"
+LONG_C = 'loyalty_tier in ["gold", "platinum", "diamond"]'
+
+
+def test_a_line_of_exactly_the_maximum_width_stays_whole() -> None:
+    """100 columns fit; 101 wrap at the top-level operator."""
+    head = "segment s = a and "
+    fitting = head + "b" * (MAX_WIDTH - len(head))
+    assert assert_canonical(fitting) == fitting + "\n"
+    too_long = fitting + "b"
+    assert assert_canonical(too_long) == f"segment s = a\n    and {'b' * (MAX_WIDTH - 17)}\n"
+
+
+def test_long_condition_breaks_before_each_top_level_operator() -> None:
+    """The first operand stays; each further one starts a line 4 spaces deeper with its operator."""
+    out = assert_canonical(f"segment s = {LONG_A} and {LONG_B} and segment vip")
+    assert out == f"segment s = {LONG_A}\n    and {LONG_B}\n    and segment vip\n"
+
+
+def test_too_long_parenthesised_operand_breaks_inside_one_level_deeper() -> None:
+    """A parenthesised operand that still does not fit breaks after `(`, 4 more spaces in."""
+    out = assert_canonical(f"playbook p {{ audience segment vip and ({LONG_A} or {LONG_B} "
+                           f"or {LONG_C}) and x }}")
+    assert out == (
+        "playbook p {\n"
+        "  audience segment vip\n"
+        f"      and ({LONG_A}\n"
+        f"          or {LONG_B}\n"
+        f"          or {LONG_C})\n"
+        "      and x\n"
+        "}\n"
+    )
+
+
+def test_and_inside_or_breaks_deeper_than_the_or() -> None:
+    """A first operand that is an unparenthesised `and` hangs its own operands deeper."""
+    out = assert_canonical(f"segment s = {LONG_A} and {LONG_B} or {LONG_C}")
+    assert out == f"segment s = {LONG_A}\n        and {LONG_B}\n    or {LONG_C}\n"
+
+
+def test_tail_follows_the_last_operand() -> None:
+    """A branch arm's `-> target` and a goal's `within` end the last line."""
+    out = assert_canonical(
+        f"playbook p {{ goal g: event e where {LONG_A} and {LONG_B} within 7d "
+        f"branch {{ when {LONG_A} or {LONG_B} -> t }} t: end }}")
+    assert out == (
+        "playbook p {\n"
+        f"  goal g: event e where {LONG_A}\n      and {LONG_B} within 7d\n"
+        f"  branch {{\n    when {LONG_A}\n        or {LONG_B} -> t\n  }}\n"
+        "  t: end\n}\n"
+    )
+
+
+def test_long_head_moves_the_condition_to_its_own_line() -> None:
+    """When the first line would still overflow, the condition starts on the next line."""
+    title = '"' + "A title long enough to push the first operand past the limit" + '"'
+    out = assert_canonical(f"segment s {title} = {LONG_A} and {LONG_B}")
+    assert out == f"segment s {title} =\n    {LONG_A} and {LONG_B}\n"
+    out = assert_canonical(f"segment s {title} = {LONG_A} and {LONG_B} and {LONG_C}")
+    assert out == f"segment s {title} =\n    {LONG_A}\n    and {LONG_B}\n    and {LONG_C}\n"
+
+
+def test_unbreakable_conditions_stay_on_one_line() -> None:
+    """`not (...)`, comparisons and aggregates never break, even past the limit."""
+    source = f"segment s = not ({LONG_A} and {LONG_B} and {LONG_C})"
+    assert assert_canonical(source) == source + "\n"
+
+
+def test_trailing_comment_ends_the_last_line_of_a_wrapped_statement() -> None:
+    """A wrapped statement is one statement for comments; the comment does not count as width."""
+    source = f"segment s = {LONG_A}  # why\n  and {LONG_B} and segment vip\nsegment t = x\n"
+    out = assert_canonical(source)
+    assert out == (f"segment s = {LONG_A}\n    and {LONG_B}\n    and segment vip  # why\n"
+                   "\nsegment t = x\n")
+    short = assert_canonical(f"segment s = {LONG_A}  # {'x' * 80}\n")
+    assert short == f"segment s = {LONG_A}  # {'x' * 80}\n"
+
+
+def test_long_test_properties_put_one_pair_per_line() -> None:
+    """Pairs go one a line, one level in, commas between, and `}` under the statement."""
+    pairs = ", ".join(f'field_{i} = "value number {i}"' for i in range(4))
+    out = assert_canonical(
+        f"test \"t\" {{ customer {{ {pairs}, }} event e at 2026-01-01T00:00 {{ {pairs} }} }}")
+    body = "".join(f'    field_{i} = "value number {i}",\n' for i in range(3))
+    block = f'{body}    field_3 = "value number 3"\n  }}\n'
+    assert out == (f'test "t" {{\n  customer {{\n{block}'
+                   f"  event e at 2026-01-01T00:00 {{\n{block}}}\n")
+
+
+def test_long_update_hangs_one_assignment_per_line() -> None:
+    """A long `update` keeps its first assignment and hangs the others 4 spaces deeper."""
+    source = ("playbook p { l: update plan = event.plan, seats = event.seats, "
+              "renewal_date = event.renewal_date, subscribed_at = now }")
+    assert assert_canonical(source) == (
+        "playbook p {\n  l: update plan = event.plan,\n      seats = event.seats,\n"
+        "      renewal_date = event.renewal_date,\n      subscribed_at = now\n}\n"
+    )
+
+
+@pytest.mark.parametrize("name", EXAMPLE_FILES)
+def test_examples_are_canonical(name: str) -> None:
+    """Every example file is already in the canonical layout: formatting changes nothing."""
+    source = read_source(EXAMPLES / name)
+    assert fmt(source) == source

@@ -9,6 +9,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cadenza.grammar.format_cond import MAX_WIDTH
 from tests.grammar.test_fmt import assert_canonical, fmt, parse
 
 Tokens = list[str]
@@ -49,6 +50,12 @@ def word(*words: str) -> st.SearchStrategy[Tokens]:
 def joined(strategy: st.SearchStrategy[Tokens], sep: str = ",") -> st.SearchStrategy[Tokens]:
     return st.lists(strategy, min_size=1, max_size=3).map(
         lambda parts: [t for i, p in enumerate(parts) for t in ([sep] if i else []) + p])
+
+
+def joined_many(strategy: st.SearchStrategy[Tokens]) -> st.SearchStrategy[Tokens]:
+    """4 to 8 comma-separated parts: enough to overflow a line."""
+    return st.lists(strategy, min_size=4, max_size=8).map(
+        lambda parts: [t for i, p in enumerate(parts) for t in ([","] if i else []) + p])
 
 
 # ------------------------------------------------------------------ conditions
@@ -226,6 +233,72 @@ def sources(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         text = text.replace("\n", "\r\n")
     return ("\ufeff" if draw(st.booleans()) else "") + text
+
+
+# ------------------------------------------------------------------ long statements
+# Short atoms and long names: every operand fits a line, so every statement can be wrapped to fit.
+LONG_NAMES = st.sampled_from(["customers_who_ordered_recently", "lifetime_value_in_dollars",
+                              "preferred_delivery_window", "x"])
+SHORT_ATOMS = st.one_of(
+    seq(word("segment"), tok(LONG_NAMES)),
+    seq(tok(LONG_NAMES), tok(st.sampled_from(["==", ">=", "!="])), tok(NUMBERS)),
+    seq(tok(LONG_NAMES), word("is", "set")),
+)
+
+
+@st.composite
+def long_conds(draw: st.DrawFn, depth: int = 3) -> tuple[str, Tokens]:
+    """An `or`/`and` tree of 2-5 operands a level, up to `depth` deep, without `not`."""
+    if depth == 0 or draw(st.integers(0, 2)) == 0:
+        return "atom", draw(SHORT_ATOMS)
+    kind = draw(st.sampled_from(["or", "and"]))
+    tokens: Tokens = []
+    for i, (child_kind, child) in enumerate(draw(st.lists(long_conds(depth - 1), min_size=2,
+                                                          max_size=5))):
+        needed = child_kind == "or" or (kind == "and" and child_kind == "and")
+        tokens += ([kind] if i else []) + _wrap(child, needed)
+    return kind, tokens
+
+
+LONG_COND = long_conds().map(lambda kind_tokens: kind_tokens[1])
+SHORT_VALUES = tok(st.one_of(NUMBERS, st.sampled_from(['"web"', '"America/New_York"', "true"]),
+                             TIMESTAMPS))
+MANY_PAIRS = seq(word("{"), joined_many(seq(tok(LONG_NAMES), word("="), SHORT_VALUES)),
+                 opt(word(",")), word("}"))
+LONG_ITEMS = st.one_of(
+    seq(word("segment"), tok(NAMES), word("="), LONG_COND),
+    block(word("playbook"), tok(NAMES), body=st.lists(st.one_of(
+        seq(word("audience"), LONG_COND),
+        seq(word("when", "event"), tok(NAMES), word("where"), LONG_COND),
+        seq(word("branch", "{", "when"), LONG_COND, ARROW_TARGET, word("}")),
+        seq(word("consent"), tok(NAMES), word(":"), LONG_COND),
+    ), min_size=1, max_size=3)),
+    block(word("test"), tok(STRINGS), body=st.lists(st.one_of(
+        seq(word("customer"), MANY_PAIRS),
+        seq(word("event"), tok(NAMES), word("at"), tok(TIMESTAMPS), MANY_PAIRS),
+    ), min_size=1, max_size=3)),
+)
+
+
+@st.composite
+def long_sources(draw: st.DrawFn) -> str:
+    """Files of statements too long for one line, tokens joined by whitespace and comments."""
+    tokens = [t for item in draw(st.lists(LONG_ITEMS, min_size=1, max_size=3)) for t in item]
+    return "".join(token + draw(SEPARATORS) for token in tokens)
+
+
+def _code_width(line: str) -> int:
+    """The width of a line without its trailing comment (these sources have no `#` in strings)."""
+    return len(line.split("  #", 1)[0]) if not line.lstrip().startswith("#") else 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(long_sources())
+def test_long_statements_wrap_to_fit_and_stay_canonical(source: str) -> None:
+    """Wrapped output is idempotent, keeps AST and comments, and every code line fits."""
+    out = assert_canonical(source)
+    assert [c.text for c in parse(out).comments] == [c.text for c in parse(source).comments]
+    assert max(map(_code_width, out.split("\n"))) <= MAX_WIDTH
 
 
 @settings(max_examples=300, deadline=None)
