@@ -241,6 +241,12 @@ class Machine:
         batch.sent.setdefault((c.id, s.channel), []).append(t)
         self._goto(e, s.next, t)
 
+    def _bound_props(self, pb: m.Playbook, name: str) -> list[str]:
+        for step in pb.steps:
+            if isinstance(step, m.WaitEventStep) and step.bind == name:
+                return list(self.project.schema_.events.get(step.event, {}))
+        return []
+
     def _timestamps(self, e: Enrollment, pb: m.Playbook) -> set[str]:
         """Variable names whose epoch values templates should see as local ISO times."""
         schema = self.project.schema_
@@ -254,7 +260,17 @@ class Machine:
         return names
 
     def _context(self, e: Enrollment, c: Customer, pb: m.Playbook) -> dict[str, Any]:
-        return build_context(c.row(), e.context.get("event"), e.context.get("bound", {}),
+        # Declared but missing values render empty, as in Braze and Customer.io; names the
+        # schema does not declare never get this far (the compiler rejects them: E038).
+        schema = self.project.schema_
+        customer = {**dict.fromkeys(schema.customer), **c.row()}
+        event = e.context.get("event")
+        if event is not None:
+            declared = schema.events.get(str(e.context.get("event_name", "")), {})
+            event = {**dict.fromkeys(declared), **event}
+        bound = {name: {**dict.fromkeys(self._bound_props(pb, name)), **props}
+                 for name, props in e.context.get("bound", {}).items()}
+        return build_context(customer, event, bound,
                              (pb.name, pb.title), f"{self.unsubscribe_base}{c.id}",
                              zone=self.zone(c), timestamp_names=self._timestamps(e, pb))
 

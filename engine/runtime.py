@@ -129,7 +129,9 @@ def _run_due(cid: str, batch: Batch, before: int, machine: Machine) -> int:
                if e.open and e.due_at is not None and e.due_at < before]
         if not due:
             break
-        machine.step(min(due, key=lambda e: (e.due_at or 0, e.id)), batch)
+        # Earliest first; at the same instant older journeys before new ones (whose ids are
+        # still negative placeholders, -1, -2, ... in creation order).
+        machine.step(min(due, key=lambda e: (e.due_at or 0, e.id <= 0, abs(e.id))), batch)
         steps += 1
     else:
         for e in batch.of(cid):

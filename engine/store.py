@@ -93,7 +93,7 @@ class Store:
         """Record each playbook's graph as a version (new only when it changed)."""
         out: dict[str, Version] = {}
         with self.engine.begin() as conn:
-            for name, pb in sorted(project.playbooks.items()):
+            for name, pb in project.playbooks.items():  # declaration order: entry order
                 graph = pb.model_dump(mode="json")
                 digest = hashlib.sha256(json.dumps(pb.semantic(), sort_keys=True,
                                                    default=str).encode()).hexdigest()
