@@ -271,7 +271,7 @@ def _agg(agg: Agg, ctx: _Ctx) -> ColumnElement[Any]:
     ev = events.alias()  # its own alias, so an aggregate inside a `where` has its own events
     inner = replace(ctx, event=ev, event_name=agg.event)
     where = [ev.c.customer_id == customers.c.id, ev.c.name == agg.event,
-             ev.c.customer_id == ev.c.customer_id]
+             ev.c.ts <= literal(ctx.now, BigInteger)]
     if agg.window_s is not None:
         where.append(ev.c.ts >= literal(ctx.now - agg.window_s, BigInteger))
     if agg.where is not None:
