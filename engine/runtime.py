@@ -13,17 +13,16 @@ the virtual clock in `simulate` and `cadenza test`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
+from pydantic import BaseModel
 
 from cadenza.engine.entries import SCHEDULE_EVENT, SEGMENT_EVENT, Entries
-from cadenza.engine.evaluate import Env, evaluate
+from cadenza.engine.evaluate import Env, EventRecord, evaluate, reference_aggregate
 from cadenza.engine.machine import Machine, Version
 from cadenza.engine.schedules import due_fires, segment_changes
-from cadenza.engine.segments import aggregate_value
 from cadenza.engine.state import Batch, Customer, Event
 from cadenza.engine.store import Store, chunks
 from cadenza.playbooks import model as m
@@ -46,6 +45,9 @@ class Runtime:
     active: dict[str, Version] = field(default_factory=dict)
     versions: dict[int, Version] = field(default_factory=dict)
     processed_until: int | None = None
+
+    def __post_init__(self) -> None:
+        self._aggregated = aggregated_events(self.project)
 
     def deploy(self, now: int) -> None:
         self.active = self.store.deploy(self.project, now)
@@ -93,16 +95,17 @@ class Runtime:
                until: int, stats: Stats) -> None:
         batch, last_entry = self.store.load(ids, since, self._lookback())
         self._load_versions(batch)
-        with self.store.engine.connect() as conn:
-            judge = _Judge(self.project, conn)
-            machine = Machine(project=self.project, versions=self.versions, judge=judge)
-            entries = Entries(active=self.active, versions=self.versions, judge=judge)
-            for cid in ids:
-                if cid in batch.customers:
-                    stats.steps += self._customer(cid, timeline.get(cid, []), batch,
-                                                  last_entry, until, machine, entries)
-                    stats.customers += 1
-            conn.rollback()  # release the read transaction before the write
+        names, window = self._aggregated
+        history = self.store.history(ids, names, None if window is None else since - window,
+                                     until) if names else {}
+        judge = _Judge(self.project, history)
+        machine = Machine(project=self.project, versions=self.versions, judge=judge)
+        entries = Entries(active=self.active, versions=self.versions, judge=judge)
+        for cid in ids:
+            if cid in batch.customers:
+                stats.steps += self._customer(cid, timeline.get(cid, []), batch, last_entry,
+                                              until, machine, entries)
+                stats.customers += 1
         self.store.write(batch)
 
     def _load_versions(self, batch: Batch) -> None:
@@ -140,28 +143,57 @@ def _run_due(cid: str, batch: Batch, before: int, machine: Machine) -> int:
     return steps
 
 
-class _Judge:
-    """Conditions judged in Python at the step's own time; event aggregates come from SQL."""
+def _walk(node: object) -> Iterator[m.Agg]:
+    if isinstance(node, m.Agg):
+        yield node
+    if isinstance(node, BaseModel):
+        for value in node.__dict__.values():
+            yield from _walk(value)
+    elif isinstance(node, tuple | list):
+        for item in node:
+            yield from _walk(item)
+    elif isinstance(node, dict):
+        for item in node.values():
+            yield from _walk(item)
 
-    def __init__(self, project: m.Project, conn: Connection) -> None:
+
+def aggregated_events(project: m.Project) -> tuple[frozenset[str], int | None]:
+    """Event names that aggregates read, and how far back they look (None: all time)."""
+    aggs = list(_walk(project.playbooks)) + list(_walk(project.segments))
+    windows = [a.window_s for a in aggs]
+    window = None if any(w is None for w in windows) else max(windows, default=0)
+    return frozenset(a.event for a in aggs), window
+
+
+class _Judge:
+    """Conditions judged in Python at the step's own moment.
+
+    Aggregates are computed over the batch's preloaded events of that customer with the same
+    rules as the SQL compilation (`engine/segments.py`; a property test holds the two to
+    agreement), so a step at 10:00 never sees an order placed at 10:30 of the same batch.
+    """
+
+    def __init__(self, project: m.Project, history: dict[str, list[EventRecord]]) -> None:
         self.project = project
-        self.conn = conn
+        self.history = history
 
     def __call__(self, cond: m.Cond, customer: Customer, at: int,
                  event: dict[str, Any] | None, bound: dict[str, Any]) -> bool:
-        env = self._env(customer, at, event, bound)
-        return evaluate(cond, env)
+        return evaluate(cond, self._env(customer, at, event, bound))
 
     def _env(self, customer: Customer, at: int, event: dict[str, Any] | None,
              bound: dict[str, Any]) -> Env:
         segments = self.project.segments
+        events = self.history.get(customer.id, [])
 
         def in_segment(name: str) -> bool | None:
-            return evaluate(segments[name].cond, env)
+            # Segments never see the step's event: evaluate them in an env without it.
+            return evaluate(segments[name].cond, plain)
 
         def aggregate(agg: m.Agg) -> Any:
-            return aggregate_value(self.conn, agg, customer.id, now=at, segments=segments)
+            return reference_aggregate(agg, events, at, env=plain)
 
-        env = Env(customer=customer.row(), event=event, bound=bound, now=at,
-                  in_segment=in_segment, aggregate=aggregate)
-        return env
+        plain = Env(customer=customer.row(), now=at, in_segment=in_segment,
+                    aggregate=aggregate)
+        return Env(customer=plain.customer, event=event, bound=bound, now=at,
+                   in_segment=in_segment, aggregate=aggregate)

@@ -20,6 +20,7 @@ from cadenza.engine.dataload import Loaded
 from cadenza.engine.db import open_engine, sqlite_url
 from cadenza.engine.dispatch import Dispatcher
 from cadenza.engine.runtime import Runtime
+from cadenza.engine.schedules import SEGMENT_INTERVAL, trigger_segments
 from cadenza.engine.state import Event
 from cadenza.engine.store import Store
 from cadenza.playbooks import model as m
@@ -42,7 +43,7 @@ class Simulation:
     start: int
     end: int
     db_path: Path | None = None
-    window: int = 3600
+    window: int | None = None  # None: a day, or 15 minutes when playbooks watch segments
     playbooks: tuple[str, ...] = ()
     store: Store = field(init=False)
 
@@ -64,6 +65,10 @@ class Simulation:
         self.store.upsert_customers(self.data.customers, now=self.start)
         runtime = Runtime(project=self._project(), store=self.store)
         runtime.deploy(self.start)
+        if self.window is None:
+            # Each customer's timeline is replayed exactly whatever the window; only entering
+            # or leaving a segment is noticed at window ends, so watch those more often.
+            self.window = SEGMENT_INTERVAL if trigger_segments(runtime.active) else DAY
         dispatcher = Dispatcher(store=self.store, connectors=recorders())
         # Events before the start are history: aggregates and segments see them, but they
         # trigger nothing (the playbooks were not running then).
@@ -86,6 +91,7 @@ class Simulation:
 
     def _next(self, clock: int, events: list[Event], i: int) -> int:
         """The next instant worth stopping at, at least `window` ahead, at most the end."""
+        assert self.window is not None
         soonest = [self.end]
         if i < len(events):
             soonest.append(events[i].ts)

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cadenza.engine import schema as t
+from cadenza.engine.evaluate import EventRecord
 from cadenza.engine.machine import Version
 from cadenza.engine.state import Batch, Customer, Enrollment, Event
 from cadenza.playbooks import model as m
@@ -177,6 +178,23 @@ class Store:
             for r in conn.execute(select(conv.c.enrollment_id, conv.c.goal)
                                   .where(conv.c.enrollment_id.in_(ids))):
                 batch.converted.add((r[0], r[1]))
+
+    def history(self, ids: Sequence[str], names: Iterable[str], since: int | None,
+                until: int) -> dict[str, list[EventRecord]]:
+        """The batch customers' events that aggregates read, oldest first."""
+        ev = t.events
+        out: dict[str, list[EventRecord]] = {}
+        wanted = sorted(names)
+        with self.engine.connect() as conn:
+            for part in chunks(ids):
+                q = select(ev.c.customer_id, ev.c.name, ev.c.ts, ev.c.properties).where(
+                    ev.c.customer_id.in_(part), ev.c.name.in_(wanted), ev.c.ts <= until)
+                if since is not None:
+                    q = q.where(ev.c.ts >= since)
+                for r in conn.execute(q.order_by(ev.c.ts, ev.c.id)):
+                    out.setdefault(r[0], []).append(
+                        EventRecord(name=r[1], ts=r[2], properties=r[3] or {}))
+        return out
 
     def write(self, batch: Batch) -> None:
         """Every effect of a batch in one transaction."""
