@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import update
 
 from cadenza.connectors import Connector, Message
+from cadenza.connectors.ratelimit import TokenBucket
 from cadenza.connectors.retry import DeadLetter, Decision, Done, Hold, RetryIn, RetryPolicy
 from cadenza.engine import schema as t
 from cadenza.engine.store import Store
@@ -30,6 +31,9 @@ class Dispatcher:
     connectors: Mapping[str, Connector]  # by connector name; channels name their defaults
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     sender: str | None = None
+    # Per connector (or channel) name; a message over the limit stays pending for the next
+    # round. The simulator passes none: virtual time has no rate to keep.
+    limits: Mapping[str, TokenBucket] = field(default_factory=dict)
 
     def connector_for(self, row: Any) -> Connector:
         return self.connectors[row.connector or row.channel]
@@ -49,7 +53,13 @@ class Dispatcher:
         rows = self.store.pending_messages(now, limit)
         results: list[dict[str, Any]] = []
         revoked: list[tuple[str, str]] = []
+        full: set[str] = set()
         for row in rows:
+            name = row.connector or row.channel
+            bucket = self.limits.get(name)
+            if name in full or (bucket is not None and not bucket.try_acquire()):
+                full.add(name)
+                continue
             decision = self.policy.decide(self.connector_for(row).send(self.message(row)),
                                           row.attempts + 1)
             results.append(self._result(row, decision, now))
@@ -57,7 +67,7 @@ class Dispatcher:
                 revoked.append((row.customer_id, row.channel))
         self.store.record_results(results)
         self._revoke(revoked)
-        return len(rows)
+        return len(results)
 
     @staticmethod
     def _result(row: Any, d: Decision, now: int) -> dict[str, Any]:

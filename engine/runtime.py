@@ -161,7 +161,8 @@ def aggregated_events(project: m.Project) -> tuple[frozenset[str], int | None]:
     """Event names that aggregates read, and how far back they look (None: all time)."""
     aggs = list(_walk(project.playbooks)) + list(_walk(project.segments))
     windows = [a.window_s for a in aggs]
-    window = None if any(w is None for w in windows) else max(windows, default=0)
+    bounded = [w for w in windows if w is not None]
+    window = None if len(bounded) < len(windows) else max(bounded, default=0)
     return frozenset(a.event for a in aggs), window
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: feedback_events
 
 metadata = MetaData()
 
@@ -162,6 +162,17 @@ segment_members = Table(
     Column("segment", String(128), primary_key=True),
     Column("customer_id", String(128), primary_key=True),
     Column("since", BigInteger, nullable=False),
+)
+
+# Provider feedback already applied (SendGrid sg_event_id, Twilio sid:status, inbound sid):
+# a webhook retried by the provider changes nothing twice.
+feedback_events = Table(
+    "feedback_events", metadata,
+    Column("event_id", String(160), primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("message_id", String(160)),
+    Column("received_at", BigInteger, nullable=False),
 )
 
 schedule_fires = Table(

@@ -118,7 +118,7 @@ playbook p {
 
 
 def test_quiet_hours_caps_and_consent(tmp_path: Path, store_url: str) -> None:
-    """A late event waits for 08:00 local; the cap defers the second email; no SMS without consent."""
+    """A late event waits for 08:00 local; the cap defers the 2nd email; no SMS without consent."""
     h = _h(tmp_path, store_url, POLICY)
     h.customers({"id": "a", "timezone": "America/New_York", "sms_opt_in": False})
     h.run("2026-03-05T00:00Z", ("a", "cart_abandoned", "2026-03-03T03:00Z", {}))  # 22:00 EST
