@@ -133,11 +133,13 @@ def _rows(path: Path, problems: list[Problem]) -> Iterator[tuple[int, Mapping[st
             reader = csv.DictReader(fh, strict=True)
             try:
                 for row in reader:
-                    if None in row or any(v is None for v in row.values()):
+                    header = len(reader.fieldnames or [])
+                    extra = row.get(None) or []
+                    missing = sum(1 for k, v in row.items() if k is not None and v is None)
+                    if extra or missing:
                         problems.append(Problem(file, reader.line_num, "the row has "
-                                                f"{len(row) - (None in row)} fields where the "
-                                                f"header has {len(reader.fieldnames or [])}.",
-                                                "malformed row"))
+                                                f"{header - missing + len(extra)} fields where "
+                                                f"the header has {header}.", "malformed row"))
                         continue
                     yield reader.line_num, row
             except csv.Error as exc:

@@ -190,7 +190,9 @@ def build_report(project: m.Project, store: Store, start: int, end: int) -> Repo
             select(sup.c.reason, sup.c.action, func.count()).group_by(sup.c.reason,
                                                                       sup.c.action))}
         customers = conn.execute(select(func.count()).select_from(t.customers)).scalar_one()
-        events = conn.execute(select(func.count()).select_from(t.events)).scalar_one()
+        real = ~t.events.c.name.startswith("__", autoescape=True)  # not synthetic ones
+        events = conn.execute(select(func.count()).select_from(t.events).where(real)
+                              ).scalar_one()
         steps = _step_rows(project, conn, tr, converted)
     return Report(start=start, end=end, customers=customers, events=events,
                   enrollments=len(tr.visited), steps=steps,

@@ -12,7 +12,6 @@ the virtual clock in `simulate` and `cadenza test`).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,7 @@ from cadenza.engine.evaluate import Env, EventRecord, evaluate, reference_aggreg
 from cadenza.engine.machine import Machine, Version
 from cadenza.engine.schedules import due_fires, segment_changes
 from cadenza.engine.state import Batch, Customer, Event
-from cadenza.engine.store import Store, chunks
+from cadenza.engine.store import Store
 from cadenza.playbooks import model as m
 
 MAX_STEPS_PER_CUSTOMER = 10_000  # per call; a guard against a runaway loop
@@ -35,6 +34,7 @@ class Stats:
     customers: int = 0
     events: int = 0
     steps: int = 0
+    orphans: int = 0  # events for customers the store does not know
 
 
 @dataclass
@@ -62,24 +62,24 @@ class Runtime:
 
     # ------------------------------------------------------------------ the primitive
     def process(self, events: Sequence[Event], until: int) -> Stats:
+        """Store `events`, then handle everything pending or due up to `until`."""
         stats = Stats()
         start = self.processed_until if self.processed_until is not None else until
         fresh = self.store.insert_events(events, received_at=until)
-        timeline: dict[str, list[Event]] = defaultdict(list)
-        for ev in (*fresh, *self._synthetic(start, until, {e.customer_id for e in fresh})):
-            timeline[ev.customer_id].append(ev)
-        ids = sorted(set(timeline) | set(self.store.due_customers(until)))
-        since = min([start, *(ev.ts for evs in timeline.values() for ev in evs)])
-        for part in chunks(ids, self.batch_size):
-            self._batch(part, timeline, since, until, stats)
         stats.events = len(fresh)
+        self._synthetic(start, until, {e.customer_id for e in fresh})
+        while True:
+            ids = self.store.work(until, self.batch_size)
+            if not ids or self._batch(ids, until, stats) == 0:
+                break  # nothing left, or what is left is another worker's right now
         self.processed_until = max(until, self.processed_until or until)
         return stats
 
     def advance(self, now: int) -> Stats:
         return self.process([], now)
 
-    def _synthetic(self, start: int, until: int, touched: set[str]) -> list[Event]:
+    def _synthetic(self, start: int, until: int, touched: set[str]) -> None:
+        """Schedule fires and segment changes, stored as pending events with their claim."""
         with self.store.engine.begin() as conn:
             out = [Event(customer_id=cid, name=SCHEDULE_EVENT, ts=fire,
                          properties={"kind": "schedule", "playbook": name})
@@ -89,24 +89,42 @@ class Runtime:
                           properties={"kind": kind, "segment": segment})
                     for segment, kind, cid in segment_changes(conn, self.project,
                                                               self.active, until, touched)]
-        return out
+            if out:
+                self.store.insert_events_in(conn, out, until)
 
-    def _batch(self, ids: Sequence[str], timeline: dict[str, list[Event]], since: int,
-               until: int, stats: Stats) -> None:
-        batch, last_entry = self.store.load(ids, since, self._lookback())
-        self._load_versions(batch)
-        names, window = self._aggregated
-        history = self.store.history(ids, names, None if window is None else since - window,
-                                     until) if names else {}
-        judge = _Judge(self.project, history)
-        machine = Machine(project=self.project, versions=self.versions, judge=judge)
-        entries = Entries(active=self.active, versions=self.versions, judge=judge)
-        for cid in ids:
-            if cid in batch.customers:
-                stats.steps += self._customer(cid, timeline.get(cid, []), batch, last_entry,
-                                              until, machine, entries)
-                stats.customers += 1
-        self.store.write(batch)
+    def _batch(self, ids: Sequence[str], until: int, stats: Stats) -> int:
+        """One transaction: own the customers, replay their timelines, write every effect."""
+        with self.store.engine.begin() as conn:
+            # Events for customers the store does not know trigger nothing; mark them handled
+            # (the API creates customers it has not seen, so these come only from bad imports).
+            unknown = sorted(set(ids) - self.store.existing(conn, ids))
+            if unknown:
+                orphans = self.store.pending_events(conn, unknown, until)
+                self.store.mark_processed(conn, [i for evs in orphans.values() for i, _ in evs])
+                stats.orphans += sum(len(evs) for evs in orphans.values())
+            owned = self.store.lock(conn, [i for i in ids if i not in set(unknown)])
+            if not owned:
+                return len(unknown)
+            pending = self.store.pending_events(conn, owned, until)
+            since = min([until, self.store.earliest_due(conn, owned) or until,
+                         *(ev.ts for evs in pending.values() for _, ev in evs)])
+            batch, last_entry = self.store.load(conn, owned, since, self._lookback())
+            self._load_versions(batch)
+            names, window = self._aggregated
+            history = self.store.history(conn, owned, names, None if window is None
+                                         else since - window, until) if names else {}
+            judge = _Judge(self.project, history)
+            machine = Machine(project=self.project, versions=self.versions, judge=judge)
+            entries = Entries(active=self.active, versions=self.versions, judge=judge)
+            for cid in owned:
+                if cid in batch.customers:
+                    timeline = [ev for _, ev in pending.get(cid, [])]
+                    stats.steps += self._customer(cid, timeline, batch, last_entry, until,
+                                                  machine, entries)
+                    stats.customers += 1
+            self.store.write(conn, batch)
+            self.store.mark_processed(conn, [i for evs in pending.values() for i, _ in evs])
+        return len(owned)
 
     def _load_versions(self, batch: Batch) -> None:
         missing = {e.version_id for e in batch.all_enrollments()} - set(self.versions)

@@ -25,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 2  # 2: feedback_events
+SCHEMA_VERSION = 3  # 2: feedback_events; 3: events.processed
 
 metadata = MetaData()
 
@@ -59,7 +59,11 @@ events = Table(
     Column("ts", BigInteger, nullable=False),
     Column("properties", JSON, nullable=False),
     Column("received_at", BigInteger, nullable=False),
+    # False until the runtime has handled the event (its triggers, exits, waits, goals) in the
+    # same transaction as the effects: an accepted event is never lost to a crash.
+    Column("processed", Boolean, nullable=False, default=False),
     Index("ix_events_customer_name_ts", "customer_id", "name", "ts"),
+    Index("ix_events_pending", "processed", "ts"),
 )
 
 playbook_versions = Table(

@@ -73,7 +73,7 @@ class Simulation:
         # Events before the start are history: aggregates and segments see them, but they
         # trigger nothing (the playbooks were not running then).
         self.store.insert_events([e for e in self.data.events if e.ts < self.start],
-                                 received_at=self.start)
+                                 received_at=self.start, processed=True)
         events = [e for e in self.data.events if self.start <= e.ts <= self.end]
         clock, i = self.start, 0
         while clock < self.end:

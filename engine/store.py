@@ -52,23 +52,28 @@ class Store:
                 conn.execute(stmt, [{**r, "updated_at": now, "email_revoked": False,
                                      "sms_revoked": False} for r in part])
 
-    def insert_events(self, events: Sequence[Event], received_at: int) -> list[Event]:
-        """Store events; those whose message_id was seen before are dropped (client retries)."""
+    def insert_events(self, events: Sequence[Event], received_at: int, *,
+                      processed: bool = False) -> list[Event]:
+        """Store events (pending, unless `processed`); a message_id seen before is dropped."""
         if not events:
             return []
         with self.engine.begin() as conn:
-            seen = self._seen_message_ids(conn, [e.message_id for e in events if e.message_id])
-            fresh = []
-            for e in events:
-                if e.message_id is None or e.message_id not in seen:
-                    fresh.append(e)
-                    if e.message_id:
-                        seen.add(e.message_id)
-            if fresh:
-                conn.execute(insert(t.events), [
-                    {"message_id": e.message_id, "customer_id": e.customer_id, "name": e.name,
-                     "ts": e.ts, "properties": e.properties, "received_at": received_at}
-                    for e in fresh])
+            return self.insert_events_in(conn, events, received_at, processed=processed)
+
+    def insert_events_in(self, conn: Connection, events: Sequence[Event], received_at: int,
+                         *, processed: bool = False) -> list[Event]:
+        seen = self._seen_message_ids(conn, [e.message_id for e in events if e.message_id])
+        fresh = []
+        for e in events:
+            if e.message_id is None or e.message_id not in seen:
+                fresh.append(e)
+                if e.message_id:
+                    seen.add(e.message_id)
+        if fresh:
+            conn.execute(insert(t.events), [
+                {"message_id": e.message_id, "customer_id": e.customer_id, "name": e.name,
+                 "ts": e.ts, "properties": e.properties, "received_at": received_at,
+                 "processed": processed} for e in fresh])
         return fresh
 
     @staticmethod
@@ -126,12 +131,73 @@ class Store:
         return out
 
     # ------------------------------------------------------------------ work to do
-    def due_customers(self, until: int) -> list[str]:
+    def work(self, until: int, limit: int) -> list[str]:
+        """Customers with pending events or due steps, at most `limit`, most overdue first."""
+        e, ev = t.enrollments, t.events
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.enrollments.c.customer_id).distinct()
-                .where(t.enrollments.c.state.in_(OPEN), t.enrollments.c.due_at <= until))
-            return sorted(rows.scalars())
+            due = conn.execute(
+                select(e.c.customer_id, func.min(e.c.due_at).label("at"))
+                .where(e.c.state.in_(OPEN), e.c.due_at <= until)
+                .group_by(e.c.customer_id).order_by("at").limit(limit)).all()
+            pending = conn.execute(
+                select(ev.c.customer_id, func.min(ev.c.ts).label("at"))
+                .where(ev.c.processed.is_(False), ev.c.ts <= until)
+                .group_by(ev.c.customer_id).order_by("at").limit(limit)).all()
+        first: dict[str, int] = {}
+        for cid, at in (*due, *pending):
+            first[cid] = min(at, first.get(cid, at))
+        return sorted(first, key=lambda c: (first[c], c))[:limit]
+
+    @staticmethod
+    def existing(conn: Connection, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for part in chunks(sorted(set(ids))):
+            found.update(conn.execute(select(t.customers.c.id)
+                                      .where(t.customers.c.id.in_(part))).scalars())
+        return found
+
+    def lock(self, conn: Connection, ids: Sequence[str]) -> list[str]:
+        """The customers this transaction now owns; PostgreSQL skips those another worker holds.
+
+        On SQLite the transaction began with BEGIN IMMEDIATE: one writer at a time owns all.
+        """
+        if conn.dialect.name != "postgresql":
+            return list(ids)
+        c = t.customers
+        owned: list[str] = []
+        for part in chunks(sorted(ids)):
+            owned += conn.execute(select(c.c.id).where(c.c.id.in_(part)).order_by(c.c.id)
+                                  .with_for_update(skip_locked=True)).scalars().all()
+        return owned
+
+    def pending_events(self, conn: Connection, ids: Sequence[str],
+                       until: int) -> dict[str, list[tuple[int, Event]]]:
+        ev = t.events
+        out: dict[str, list[tuple[int, Event]]] = {}
+        for part in chunks(ids):
+            rows = conn.execute(select(ev).where(ev.c.customer_id.in_(part),
+                                                 ev.c.processed.is_(False), ev.c.ts <= until)
+                                .order_by(ev.c.ts, ev.c.id))
+            for r in rows:
+                out.setdefault(r.customer_id, []).append((r.id, Event(
+                    customer_id=r.customer_id, name=r.name, ts=r.ts,
+                    properties=dict(r.properties or {}), message_id=r.message_id)))
+        return out
+
+    @staticmethod
+    def earliest_due(conn: Connection, ids: Sequence[str]) -> int | None:
+        e = t.enrollments
+        found: list[int] = []
+        for part in chunks(ids):
+            at = conn.execute(select(func.min(e.c.due_at)).where(
+                e.c.customer_id.in_(part), e.c.state.in_(OPEN))).scalar()
+            if at is not None:
+                found.append(at)
+        return min(found, default=None)
+
+    def mark_processed(self, conn: Connection, event_ids: Sequence[int]) -> None:
+        for part in chunks(list(event_ids)):
+            conn.execute(update(t.events).where(t.events.c.id.in_(part)).values(processed=True))
 
     def next_due(self) -> int | None:
         with self.engine.connect() as conn:
@@ -139,14 +205,13 @@ class Store:
                                 .where(t.enrollments.c.state.in_(OPEN))).scalar()
 
     # ------------------------------------------------------------------ batches
-    def load(self, ids: Sequence[str], since: int, lookback: int,
+    def load(self, conn: Connection, ids: Sequence[str], since: int, lookback: int,
              ) -> tuple[Batch, dict[tuple[str, str], int]]:
         """Customers, their open and recent enrollments, recent sends, and last entries."""
         batch = Batch(customers={}, enrollments={}, sent={}, converted=set())
         last_entry: dict[tuple[str, str], int] = {}
-        with self.engine.connect() as conn:
-            for part in chunks(ids):
-                self._load_part(conn, part, since - lookback, batch, last_entry)
+        for part in chunks(ids):
+            self._load_part(conn, part, since - lookback, batch, last_entry)
         return batch, last_entry
 
     @staticmethod
@@ -179,32 +244,31 @@ class Store:
                                   .where(conv.c.enrollment_id.in_(ids))):
                 batch.converted.add((r[0], r[1]))
 
-    def history(self, ids: Sequence[str], names: Iterable[str], since: int | None,
+    @staticmethod
+    def history(conn: Connection, ids: Sequence[str], names: Iterable[str], since: int | None,
                 until: int) -> dict[str, list[EventRecord]]:
         """The batch customers' events that aggregates read, oldest first."""
         ev = t.events
         out: dict[str, list[EventRecord]] = {}
         wanted = sorted(names)
-        with self.engine.connect() as conn:
-            for part in chunks(ids):
-                q = select(ev.c.customer_id, ev.c.name, ev.c.ts, ev.c.properties).where(
-                    ev.c.customer_id.in_(part), ev.c.name.in_(wanted), ev.c.ts <= until)
-                if since is not None:
-                    q = q.where(ev.c.ts >= since)
-                for r in conn.execute(q.order_by(ev.c.ts, ev.c.id)):
-                    out.setdefault(r[0], []).append(
-                        EventRecord(name=r[1], ts=r[2], properties=r[3] or {}))
+        for part in chunks(ids):
+            q = select(ev.c.customer_id, ev.c.name, ev.c.ts, ev.c.properties).where(
+                ev.c.customer_id.in_(part), ev.c.name.in_(wanted), ev.c.ts <= until)
+            if since is not None:
+                q = q.where(ev.c.ts >= since)
+            for r in conn.execute(q.order_by(ev.c.ts, ev.c.id)):
+                out.setdefault(r[0], []).append(
+                    EventRecord(name=r[1], ts=r[2], properties=r[3] or {}))
         return out
 
-    def write(self, batch: Batch) -> None:
-        """Every effect of a batch in one transaction."""
-        with self.engine.begin() as conn:
-            fresh = {id(x) for x in batch.new_enrollments}
-            self._insert_enrollments(conn, batch.new_enrollments)
-            self._update_enrollments(conn, [x for x in batch.all_enrollments()
-                                            if x.dirty and id(x) not in fresh])
-            self._update_customers(conn, [c for c in batch.customers.values() if c.dirty])
-            self._insert_effects(conn, batch)
+    def write(self, conn: Connection, batch: Batch) -> None:
+        """Every effect of a batch, in the caller's transaction."""
+        fresh = {id(x) for x in batch.new_enrollments}
+        self._insert_enrollments(conn, batch.new_enrollments)
+        self._update_enrollments(conn, [x for x in batch.all_enrollments()
+                                        if x.dirty and id(x) not in fresh])
+        self._update_customers(conn, [c for c in batch.customers.values() if c.dirty])
+        self._insert_effects(conn, batch)
 
     @staticmethod
     def _enrollment_row(x: Enrollment) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from cadenza.connectors import Permanent, Transient
 from cadenza.connectors.recorder import RecorderConnector
 from cadenza.engine import schema as t
 from cadenza.engine.simulate import recorders
+from cadenza.engine.state import Event
 from tests.engine.harness import Harness
 
 CART = """\
@@ -247,3 +248,18 @@ def test_idempotency_keys_are_unique_per_visit(tmp_path: Path, store_url: str) -
     h.run("2026-03-05T12:00Z", ("a", "clicked", "2026-03-02T10:00Z", {}))
     keys = [r.idempotency_key for r in h.rows(t.messages)]
     assert keys == ["1:again:0", "1:again:1", "1:again:2", "1:again:3"]
+
+
+def test_events_for_unknown_customers_never_block_work(tmp_path: Path, store_url: str) -> None:
+    """An event for a customer the store lacks is marked handled and counted, not retried."""
+    h = _h(tmp_path, store_url, CART)
+    h.customers({"id": "a", "email_opt_in": True})
+    h.runtime.batch_size = 1
+    stats = h.runtime.process(
+        [Event(customer_id="ghost", name="cart_abandoned", ts=1772445600,
+               properties={"cart_value": 50}),
+         Event(customer_id="a", name="cart_abandoned", ts=1772445600,
+               properties={"cart_value": 50})], 1772452800)
+    assert stats.orphans == 1
+    assert [r.customer_id for r in h.rows(t.messages)] == ["a"]
+    assert all(r.processed for r in h.rows(t.events))
