@@ -16,6 +16,7 @@ from cadenza.playbooks import model as m
 
 SCHEDULE_EVENT = "__schedule__"  # synthetic: a schedule entry fired for this customer
 SEGMENT_EVENT = "__segment__"  # synthetic: the customer entered (or left) a segment
+API_EVENT = "__api__"  # synthetic: POST /v1/playbooks/{name}/enrollments
 
 
 @dataclass
@@ -49,6 +50,14 @@ class Entries:
             v = self.active.get(str(ev.properties["playbook"]))
             if v is not None:
                 self.enter(v, c, ev.ts, {}, batch, last_entry)
+            return
+        if kind == "api":
+            v = self.active.get(str(ev.properties.get("playbook")))
+            if v is not None and any(isinstance(x, m.ApiEntry) for x in v.playbook.entries):
+                props = {k: val for k, val in ev.properties.items()
+                         if k not in ("kind", "playbook")}
+                self.enter(v, c, ev.ts, {"event": props, "event_name": API_EVENT}, batch,
+                           last_entry)
             return
         segment = str(ev.properties.get("segment"))
         if kind == "enter":

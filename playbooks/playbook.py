@@ -106,10 +106,16 @@ def _bound_events(items: list[ast.StepItem], scope: Scope, rep: Reporter,
 
 def _trigger_props(pb: ast.Playbook, schema: m.Schema,
                    ) -> tuple[dict[str, m.AttrType] | None, bool]:
-    """Properties of the trigger events, and whether one of those events is unknown."""
+    """Properties of the trigger events, and whether some are not known in advance.
+
+    An API enrollment passes whatever properties the caller sends: `event.x` is allowed in
+    a `when api` playbook and is not type-checked.
+    """
     props: dict[str, m.AttrType] | None = None
     unknown = False
     for x in pb.members:
+        if isinstance(x, ast.Entry) and isinstance(x.trigger, ast.ApiTrigger):
+            props, unknown = props or {}, True
         if isinstance(x, ast.Entry) and isinstance(x.trigger, ast.EventTrigger):
             found = schema.events.get(x.trigger.event.name)
             unknown = unknown or found is None

@@ -263,3 +263,17 @@ def test_events_for_unknown_customers_never_block_work(tmp_path: Path, store_url
     assert stats.orphans == 1
     assert [r.customer_id for r in h.rows(t.messages)] == ["a"]
     assert all(r.processed for r in h.rows(t.events))
+
+
+def test_api_entry_enrolls_with_its_properties(tmp_path: Path, store_url: str) -> None:
+    """An API enrollment enters a `when api` playbook once, with its properties as the event."""
+    play = ('playbook vip {\n  when api\n  send sms text "Welcome {{ event.tier }}"\n}\n'
+            'playbook other {\n  when event clicked\n  end\n}\n')
+    h = _h(tmp_path, store_url, play)
+    h.customers({"id": "a"})
+    h.run("2026-03-02T10:00Z", ("a", "__api__", "2026-03-02T10:00Z",
+                                {"kind": "api", "playbook": "vip", "tier": "gold"}),
+          ("a", "__api__", "2026-03-02T10:00Z", {"kind": "api", "playbook": "other"}))
+    [row] = h.rows(t.messages)
+    assert (row.customer_id, row.body) == ("a", "Welcome gold")
+    assert [e[1] for e in h.enrollments()] == ["vip"]

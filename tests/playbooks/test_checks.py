@@ -121,7 +121,7 @@ def test_playbook_policy_overrides_default(make_project: Make) -> None:
 def test_event_property_outside_event_playbook(make_project: Make) -> None:
     """`event.x` in a playbook without an event trigger says why it cannot work."""
     loaded = make_project(_pb('  branch {\n    when event.cart_value > 3 -> a\n  }\n'
-                              '  a: send email "welcome"\n', "when api"))
+                              '  a: send email "welcome"\n', "when every monday at 09:00"))
     [d] = [d for d in loaded.diagnostics if d.code == "E015"]
     assert d.message == "'event.cart_value' has no event to refer to here."
     assert d.hint.startswith("this playbook has no 'when event ...' entry")
@@ -169,3 +169,9 @@ def test_valid_playbook_compiles_to_graph(make_project: Make) -> None:
     assert pb.step("reminder").next == "reminder.2"
     assert pb.step("vip").next == "done"
     assert pb.locations["vip"].line == 10
+
+
+def test_api_playbooks_may_use_untyped_event_properties(make_project: Make) -> None:
+    """`when api` passes caller-chosen properties: `event.x` is allowed, unchecked."""
+    loaded = make_project(_pb('  send email text "Hi {{ event.tier }}" subject "x"\n', "when api"))
+    assert loaded.diagnostics == []
