@@ -1,0 +1,36 @@
+"""`cadenza explain --db PATH --customer ID`: one customer's journeys, step by step, and why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from cadenza.engine.cli.output import finish
+from cadenza.engine.explain import ExplainError, as_json, explain, render_text
+
+
+def run(db: Path, customer: str, playbook: str | None, output: str) -> int:
+    try:
+        timeline = explain(db, customer, playbook)
+    except ExplainError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    if output == "json":
+        click.echo(json.dumps(as_json(timeline), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_text(timeline))
+    return 0
+
+
+@click.command("explain")
+@click.option("--db", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The store to read: a file kept by `cadenza simulate --db`, or a live one.")
+@click.option("--customer", required=True, help="The customer's id.")
+@click.option("--playbook", help="Only this playbook's journeys.")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def command(db: Path, customer: str, playbook: str | None, output: str) -> None:
+    """Explain what happened to one customer: entries, steps, sends, suppressions, goals."""
+    finish(run(db, customer, playbook, output))

@@ -1,0 +1,197 @@
+"""`cadenza explain`: one customer's journeys read back from a simulation's store."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+import structlog
+from click.testing import CliRunner, Result
+
+from cadenza.engine.cli.main import cli, quiet_logs
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "cart_recovery"
+PLAY = EXAMPLE / "cart_recovery.play"
+SPAN = ("--start", "2026-03-01T00:00:00Z", "--days", "31")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs() -> Iterator[None]:
+    """Commands print reports, not logs — as under `cadenza`, whose main() sets this up."""
+    saved = structlog.get_config()
+    quiet_logs()
+    yield
+    structlog.configure(**saved)
+
+
+def _invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), color=False)
+
+
+def _line_of(text: str) -> int:
+    """The line of cart_recovery.play that starts with `text` (after indentation)."""
+    lines = PLAY.read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(lines, start=1) if line.strip().startswith(text))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("explain") / "cart.db"
+    result = _invoke("simulate", str(EXAMPLE), *SPAN, "--format", "json", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    return db
+
+
+def _query(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(db)) as conn:
+        return list(conn.execute(sql))
+
+
+@pytest.fixture(scope="module")
+def deferred(store: Path) -> str:
+    """A customer whose reminder was held by quiet hours, then sent."""
+    rows = _query(store, "SELECT customer_id FROM suppressions WHERE reason = 'quiet_hours' "
+                  "AND action = 'deferred' AND node = 'reminder' ORDER BY id LIMIT 1")
+    assert rows, "the example no longer defers any reminder: pick another customer"
+    return str(rows[0][0])
+
+
+@pytest.fixture(scope="module")
+def converted(store: Path) -> str:
+    """A customer who ordered while in the playbook: converted and exited."""
+    rows = _query(store, "SELECT e.customer_id FROM enrollments e JOIN conversions c "
+                  "ON c.enrollment_id = e.id WHERE e.end_reason = 'exit on order_completed' "
+                  "ORDER BY e.id LIMIT 1")
+    assert rows, "the example no longer has a customer who converted and exited"
+    return str(rows[0][0])
+
+
+def test_deferred_send_shows_steps_sources_and_the_quiet_hours(store: Path,
+                                                                 deferred: str) -> None:
+    """The timeline names each step with its kind and file:line, the deferral and the send."""
+    result = _invoke("explain", "--db", str(store), "--customer", deferred)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.startswith(f"customer {deferred} · zone ")
+    assert "cart_recovery v1 · journey " in out
+    assert "entered by event cart_abandoned {cart_url=" in out
+    assert re.search(rf"start +wait +1h +\({re.escape(str(PLAY))}:{_line_of('wait 1h')}\)", out)
+    reminder = rf'reminder +send +email "cart-reminder" +\({re.escape(str(PLAY))}:' \
+               rf'{_line_of("reminder:")}\)'
+    assert len(re.findall(reminder, out)) >= 2  # held, then run again when allowed
+    held = re.search(r"deferred by quiet hours until (\S+Z) \(\w{3} 08:00 \w+\)", out)
+    assert held, out
+    assert re.search(rf"{held.group(1)} \(\w{{3}} 08:00 \w+\) +reminder +send", out)
+    assert 'created email "cart-reminder", stage activation, status sent' in out
+    assert re.search(r"reminder\.3 +branch +→ \w+", out)
+
+
+def test_conversion_and_exit_are_shown(store: Path, converted: str) -> None:
+    """An order inside the goal window shows as a conversion and as the exit that ended it."""
+    result = _invoke("explain", "--db", str(store), "--customer", converted)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"Z \(\w{3} \d\d:\d\d \w+\)  goal recovered converted\n", result.output)
+    assert "  ended exited: exit on order_completed" in result.output
+
+
+def test_json_carries_the_same(store: Path, deferred: str, converted: str) -> None:
+    """--format json: journeys with steps (kind, source), messages, suppressions, goals, end."""
+    result = _invoke("explain", "--db", str(store), "--customer", deferred, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["customer"] == deferred
+    journey = data["journeys"][0]
+    assert journey["playbook"] == "cart_recovery"
+    assert journey["trigger"].startswith("event cart_abandoned")
+    reminders = [s for s in journey["steps"] if s["step"] == "reminder"]
+    assert reminders[0]["kind"] == "send"
+    assert reminders[0]["source"] == f"{PLAY}:{_line_of('reminder:')}"
+    held = reminders[0]["suppressions"][0]
+    assert (held["reason"], held["action"]) == ("quiet_hours", "deferred")
+    assert held["detail"].startswith("deferred by quiet hours until ")
+    assert held["until"] == reminders[1]["at"]
+    assert reminders[1]["messages"] == [{"channel": "email", "template": "cart-reminder",
+                                         "stage": "activation", "status": "sent"}]
+    assert journey["entered"]["utc"].endswith("Z")
+    data = json.loads(_invoke("explain", "--db", str(store), "--customer", converted,
+                              "--format", "json").output)
+    exited = [j for j in data["journeys"] if j["end_reason"] == "exit on order_completed"]
+    assert exited[0]["state"] == "exited"
+    assert exited[0]["conversions"][0]["goal"] == "recovered"
+    assert exited[0]["conversions"][0]["at"] == exited[0]["ended"]
+
+
+def test_cap_skip_reads_as_a_sentence(store: Path, deferred: str, tmp_path: Path) -> None:
+    """A send skipped by a frequency cap reads "skipped: cap 2 per 1d reached"."""
+    db = tmp_path / "capped.db"
+    with closing(sqlite3.connect(store)) as src, closing(sqlite3.connect(db)) as copy:
+        src.backup(copy)  # the store may still have pages in its write-ahead log
+    with closing(sqlite3.connect(db)) as conn, conn:
+        eid, playbook, trail = conn.execute(
+            "SELECT id, playbook, trail FROM enrollments WHERE customer_id = ? ORDER BY id",
+            (deferred,)).fetchone()
+        at = next(int(x.split("@")[1]) for x in trail.split(";") if x.startswith("last_chance@")
+                  or x.startswith("sms_nudge@") or x.startswith("loyal_offer@"))
+        node = next(x.split("@")[0] for x in trail.split(";") if x.endswith(f"@{at}")
+                    and not x.startswith("reminder"))
+        conn.execute("INSERT INTO suppressions (enrollment_id, playbook, node, customer_id, "
+                     "channel, reason, action, detail, at) VALUES (?, ?, ?, ?, 'email', 'cap', "
+                     "'skipped', '2 per 86400s reached', ?)", (eid, playbook, node, deferred, at))
+    result = _invoke("explain", "--db", str(db), "--customer", deferred)
+    assert "      skipped: cap 2 per 1d reached\n" in result.output
+    assert re.search(rf"{node} +send .*\n +skipped: cap 2 per 1d reached", result.output)
+
+
+def test_playbook_filter(store: Path, deferred: str) -> None:
+    """--playbook keeps that playbook's journeys; an unknown name gets a did-you-mean."""
+    result = _invoke("explain", "--db", str(store), "--customer", deferred,
+                     "--playbook", "cart_recovery")
+    assert result.exit_code == 0
+    assert "cart_recovery v1" in result.output
+    result = _invoke("explain", "--db", str(store), "--customer", deferred,
+                     "--playbook", "cart_recovry")
+    assert result.exit_code == 1
+    assert result.output == (f"error: no playbook 'cart_recovry' in the store at {store} — "
+                             "did you mean 'cart_recovery'?\n")
+
+
+def test_unknown_customer(store: Path) -> None:
+    """An unknown id exits 1 naming the store and the closest id there."""
+    result = _invoke("explain", "--db", str(store), "--customer", "c001x")
+    assert result.exit_code == 1
+    assert result.output == (f"error: no customer 'c001x' in the store at {store} — "
+                             "did you mean 'c001'?\n")
+    result = _invoke("explain", "--db", str(store), "--customer", "zzz")
+    assert result.output == f"error: no customer 'zzz' in the store at {store}.\n"
+
+
+def test_missing_store(tmp_path: Path) -> None:
+    """A store file that does not exist exits 1 with a sentence saying how to make one."""
+    db = tmp_path / "nope.db"
+    result = _invoke("explain", "--db", str(db), "--customer", "c001")
+    assert result.exit_code == 1
+    assert result.output == (f"error: there is no store at {db}: the file does not exist. "
+                             f"Keep one with `cadenza simulate PROJECT --db {db}`.\n")
+    assert not db.exists()
+
+
+def test_not_a_store(tmp_path: Path) -> None:
+    """A file that is not a Cadenza store is refused, and left as it was."""
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    result = _invoke("explain", "--db", str(empty), "--customer", "c001")
+    assert result.exit_code == 1
+    assert result.output == (f"error: {empty} is not a Cadenza store: it has no schema "
+                             "version. Pass a file kept by `cadenza simulate PROJECT --db "
+                             "PATH`.\n")
+    assert empty.read_bytes() == b""
+    text = tmp_path / "notes.db"
+    text.write_text("hello\n", encoding="utf-8")
+    result = _invoke("explain", "--db", str(text), "--customer", "c001")
+    assert result.output == f"error: {text} is not a Cadenza store: file is not a database.\n"

@@ -1,0 +1,175 @@
+"""`cadenza simulate`: every example dry-runs, the report's formats, and bad input reported."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+from click.testing import CliRunner, Result
+
+from cadenza.engine.cli.main import cli, quiet_logs
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted(p for p in (REPO / "examples").iterdir() if (p / "cadenza.toml").is_file())
+CART = REPO / "examples" / "cart_recovery"
+# Some examples carry months of history before March; start every run on the same day.
+SPAN = ("--start", "2026-03-01T00:00:00Z", "--days", "31")
+REPORT_KEYS = {"steps", "sends_per_day", "goals", "funnel", "arms", "suppressions", "skipped"}
+CUSTOMER = ('{"id": "c001", "email": "ana@example.com", "timezone": "Europe/Paris", '
+            '"first_name": "Ana", "email_opt_in": true, "loyalty_tier": "none"}\n')
+CART_EVENT = ('{"customer_id": "c001", "event": "cart_abandoned", "timestamp": '
+              '"2026-03-02T10:00:00Z", "properties": {"cart_value": 50, "cart_url": "u", '
+              '"item_count": 1}}\n')
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs() -> Iterator[None]:
+    """Commands print reports, not logs — as under `cadenza`, whose main() sets this up."""
+    saved = structlog.get_config()
+    quiet_logs()
+    yield
+    structlog.configure(**saved)
+
+
+def _invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), color=False)
+
+
+def _simulate(tmp_path: Path, *args: str) -> Result:
+    """`cadenza simulate ARGS`, keeping the store in tmp_path: without --db the simulation's
+    temporary directory is left to the garbage collector (a ResourceWarning under pytest)."""
+    return _invoke("simulate", *args, "--db", str(tmp_path / "sim.db"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_simulates(example: Path, tmp_path: Path) -> None:
+    """Each example dry-runs over its own audience and history with exit 0."""
+    result = _simulate(tmp_path, str(example), *SPAN)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Simulation 2026-03-01 00:00 UTC → 2026-04-01 00:00 UTC: ")
+    assert "skipped input rows" not in result.output
+
+
+def test_json_report_has_the_documented_keys(tmp_path: Path) -> None:
+    """--format json carries steps, sends per day, goals, funnel, arms, suppressions, skipped."""
+    result = _simulate(tmp_path, str(CART), *SPAN, "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) >= REPORT_KEYS
+    assert report["skipped"] == {}
+    lines = (CART / "data" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    assert report["events"] == sum(1 for line in lines if line.strip())
+    assert {s["step"] for s in report["steps"]} >= {"start", "reminder", "last_chance"}
+    assert report["goals"][0]["goal"] == "recovered"
+    assert sum(day.get("email", 0) for day in report["sends_per_day"].values()) > 0
+
+
+def test_html_report_is_one_self_contained_page(tmp_path: Path) -> None:
+    """--format html --out F writes one page that loads nothing from the network."""
+    out = tmp_path / "report.html"
+    result = _simulate(tmp_path, str(CART), *SPAN, "--format", "html", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.output == f"wrote {out}\n"
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>")
+    assert page.count("<html") == 1
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", page, re.I)
+    assert not re.search(r"<(?:script|link|iframe|img)\b", page, re.I)
+    assert "@import" not in page
+    assert "url(" not in page
+    assert "<svg" in page
+
+
+def _bad_run(tmp_path: Path, customers: str, events: str, name: str = "customers.jsonl",
+             ) -> tuple[Result, Path]:
+    people = tmp_path / name
+    people.write_text(customers, encoding="utf-8")
+    history = tmp_path / "events.jsonl"
+    history.write_text(events, encoding="utf-8")
+    result = _simulate(tmp_path, str(CART), "--customers", str(people), "--events",
+                     str(history), "--start", "2026-03-01T00:00:00Z", "--days", "3",
+                     "--format", "json")
+    return result, history
+
+
+@pytest.mark.parametrize(("line", "reason", "message"), [
+    ('{"customer_id": "c999", "event": "cart_abandoned", "timestamp": "2026-03-02T10:00:00Z"}',
+     "unknown customer", "event 'cart_abandoned' is for unknown customer 'c999'."),
+    ('{"customer_id": "c001", "event": "cart_abandonned", "timestamp": "2026-03-02T10:00:00Z"}',
+     "unknown event", "unknown event 'cart_abandonned' — did you mean 'cart_abandoned'?"),
+    ('{"customer_id": "c001", "event": "order_completed", "timestamp": "2026-03-02T10:00:00"}',
+     "bad timestamp", "The timestamp '2026-03-02T10:00:00' has no time zone: add 'Z' for UTC "
+     "or an offset such as '+01:00'."),
+    ("not json", "malformed row", "not valid JSON: Expecting value."),
+], ids=["unknown-customer", "unknown-event", "zoneless-timestamp", "not-json"])
+def test_bad_event_line(tmp_path: Path, line: str, reason: str, message: str) -> None:
+    """A bad event line exits 1, is named by file:line, and is counted as skipped."""
+    result, history = _bad_run(tmp_path, CUSTOMER, CART_EVENT + line + "\n")
+    assert result.exit_code == 1
+    assert result.stderr == f"{history}:2: error: {message}\n"
+    report = json.loads(result.stdout)
+    assert report["skipped"] == {reason: 1}
+    assert report["problems"] == [f"{history}:2: error: {message}"]
+    assert report["enrollments"] == 1  # the good line still ran
+
+
+def test_malformed_csv_row(tmp_path: Path) -> None:
+    """A CSV row with more fields than the header exits 1, named by file:line, and skipped."""
+    csv = ("id,email,timezone,first_name,email_opt_in\n"
+           "c001,ana@example.com,Europe/Paris,Ana,true\n"
+           "c002,bob@example.com,Europe/Paris,Bob,true,extra\n")
+    result, _ = _bad_run(tmp_path, csv, CART_EVENT, name="customers.csv")
+    assert result.exit_code == 1
+    assert result.stderr == (f"{tmp_path / 'customers.csv'}:3: error: the row has 6 fields "
+                             "where the header has 5.\n")
+    report = json.loads(result.stdout)
+    assert report["skipped"] == {"malformed row": 1}
+    assert report["customers"] == 1
+
+
+def test_text_report_counts_skipped_rows(tmp_path: Path) -> None:
+    """The text report says what was skipped and why, above the tables."""
+    people = tmp_path / "customers.jsonl"
+    people.write_text(CUSTOMER, encoding="utf-8")
+    history = tmp_path / "events.jsonl"
+    history.write_text(CART_EVENT + "not json\n{}\n", encoding="utf-8")
+    result = _simulate(tmp_path, str(CART), "--customers", str(people), "--events",
+                     str(history), "--start", "2026-03-01T00:00:00Z", "--days", "3")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[1] == "skipped input rows: 1 malformed row, 1 unknown event"
+    assert result.stderr == (f"{history}:2: error: not valid JSON: Expecting value.\n"
+                             f"{history}:3: error: unknown event ''.\n")
+
+
+def test_unknown_playbook_suggests() -> None:
+    """A PLAYBOOK argument that names no playbook exits 1 with a did-you-mean."""
+    result = _invoke("simulate", str(CART), "cart_recovry")
+    assert result.exit_code == 1
+    assert result.output == ("error: no playbook is named 'cart_recovry' — did you mean "
+                             "'cart_recovery'?\n")
+
+
+def test_project_with_errors_is_refused(tmp_path: Path) -> None:
+    """A project that does not validate is not simulated: diagnostics, then a sentence."""
+    project = tmp_path / "cart"
+    shutil.copytree(CART, project)
+    play = project / "cart_recovery.play"
+    play.write_text(play.read_text(encoding="utf-8").replace(
+        'reminder: send email "cart-reminder"', 'reminder: send email "cart-remnder"'),
+        encoding="utf-8")
+    result = _invoke("simulate", str(project), *SPAN)
+    assert result.exit_code == 1
+    assert result.stdout == (
+        f"{play}:23:24: error[E013]: unknown template 'cart-remnder' — did you mean "
+        "'cart-reminder'?\n"
+        "   |\n"
+        '23 |   reminder: send email "cart-remnder" stage activation\n'
+        "   |                        ^^^^^^^^^^^^^^\n"
+        "  = help: create templates/cart-remnder.liquid, or send inline text with "
+        "'text \"...\"'.\n\n")
+    assert result.stderr == "cannot simulate a project with errors; fix them first.\n"
