@@ -19,8 +19,8 @@ from sqlalchemy import Connection, select, update
 from cadenza.connectors.events import DeliveryEvent, InboundSms
 from cadenza.engine import schema as t
 from cadenza.engine.runtime import Runtime
-from cadenza.engine.schedules import _insert
 from cadenza.engine.state import Event
+from cadenza.engine.store import dialect_insert
 
 STATUS = {"delivered": "delivered", "open": "opened", "click": "clicked",
           "bounce": "bounced", "dropped": "dropped", "spamreport": "spam",
@@ -41,7 +41,7 @@ class Applied:
 
 def _first_time(conn: Connection, event_id: str, provider: str, kind: str,
                 message_id: str | None, now: int) -> bool:
-    stmt = _insert(conn)(t.feedback_events).values(
+    stmt = dialect_insert(conn)(t.feedback_events).values(
         event_id=event_id, provider=provider, kind=kind, message_id=message_id,
         received_at=now).on_conflict_do_nothing().returning(t.feedback_events.c.event_id)
     return conn.execute(stmt).first() is not None

@@ -9,23 +9,17 @@ exactly once.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cadenza.engine import schema as t
 from cadenza.engine.machine import Version
 from cadenza.engine.segments import matching_ids
+from cadenza.engine.store import dialect_insert
 from cadenza.engine.timing import next_cron_fire
 from cadenza.playbooks import model as m
 
 SEGMENT_INTERVAL = 900  # full re-evaluation of trigger segments at most every 15 minutes
-
-
-def _insert(conn: Connection) -> Any:
-    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
 def _fires(entry: m.ScheduleEntry, start: int, until: int) -> Iterator[int]:
@@ -36,7 +30,7 @@ def _fires(entry: m.ScheduleEntry, start: int, until: int) -> Iterator[int]:
 
 
 def _claim(conn: Connection, playbook: str, index: int, fire: int) -> bool:
-    stmt = _insert(conn)(t.schedule_fires).values(playbook=playbook, entry=index,
+    stmt = dialect_insert(conn)(t.schedule_fires).values(playbook=playbook, entry=index,
                                                    fire_at=fire)
     stmt = stmt.on_conflict_do_nothing().returning(t.schedule_fires.c.fire_at)
     return conn.execute(stmt).first() is not None

@@ -22,13 +22,12 @@ from cadenza.connectors.ratelimit import TokenBucket
 from cadenza.engine import schema as t
 from cadenza.engine.dataload import BadValueError, coerce
 from cadenza.engine.db import schema_version
-from cadenza.engine.schema import SCHEMA_VERSION
 from cadenza.engine.dispatch import Dispatcher
 from cadenza.engine.feedback import Applied, apply_delivery, apply_inbound
 from cadenza.engine.runtime import Runtime, Stats
-from cadenza.engine.schedules import _insert
+from cadenza.engine.schema import SCHEMA_VERSION
 from cadenza.engine.state import Event
-from cadenza.engine.store import Store
+from cadenza.engine.store import Store, dialect_insert
 from cadenza.grammar.diagnostics import did_you_mean
 from cadenza.playbooks import model as m
 
@@ -78,7 +77,7 @@ class Service:
     def _ensure_customers(self, conn: Any, ids: set[str], now: int) -> None:
         rows = [{"id": cid, "attributes": {}, "email_revoked": False, "sms_revoked": False,
                  "updated_at": now} for cid in sorted(ids)]
-        conn.execute(_insert(conn)(t.customers).on_conflict_do_nothing(), rows)
+        conn.execute(dialect_insert(conn)(t.customers).on_conflict_do_nothing(), rows)
 
     def identify(self, customer_id: str, traits: Mapping[str, Any]) -> list[str]:
         """Set a customer's attributes from traits; returns problems (unknown or bad traits)."""

@@ -32,7 +32,8 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[i:i + size]
 
 
-def _insert(conn: Connection) -> Any:
+def dialect_insert(conn: Connection) -> Any:
+    """INSERT with ON CONFLICT support on both databases."""
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
@@ -43,7 +44,7 @@ class Store:
     # ------------------------------------------------------------------ customers and events
     def upsert_customers(self, rows: Sequence[dict[str, Any]], now: int) -> None:
         with self.engine.begin() as conn:
-            ins = _insert(conn)(t.customers)
+            ins = dialect_insert(conn)(t.customers)
             stmt = ins.on_conflict_do_update(
                 index_elements=[t.customers.c.id],
                 set_={c: ins.excluded[c] for c in ("email", "phone", "timezone", "attributes",
