@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cadenza.engine import schema as t
 from cadenza.engine.db import schema_version, sqlite_url
+from cadenza.engine.entries import API_EVENT
 from cadenza.grammar.diagnostics import did_you_mean
 from cadenza.playbooks import describe
 from cadenza.playbooks import model as m
@@ -268,7 +269,9 @@ def _trigger(conn: Connection, row: Any, graph: m.Playbook) -> str:
     ctx = row.context or {}
     if ctx.get("event_name"):
         props = ", ".join(f"{k}={v}" for k, v in sorted((ctx.get("event") or {}).items()))
-        return f"event {ctx['event_name']}" + (f" {{{props}}}" if props else "")
+        name = str(ctx["event_name"])
+        what = "an API call" if name == API_EVENT else f"event {name}"
+        return what + (f" {{{props}}}" if props else "")
     fires = t.schedule_fires
     fired = conn.execute(select(fires.c.entry).where(
         fires.c.playbook == row.playbook, fires.c.fire_at == row.entered_at)).scalars().first()
@@ -282,8 +285,7 @@ def _trigger(conn: Connection, row: Any, graph: m.Playbook) -> str:
         return f"joining segment {segments[0]}"
     if segments:
         return f"joining one of the segments {', '.join(segments)}"
-    kinds = sorted({x.kind for x in entries if x.kind != "event"})
-    return "api" if kinds == ["api"] else "not recorded in the store"
+    return "an entry the store did not record"
 
 
 # ---------------------------------------------------------------------- rendering

@@ -195,3 +195,17 @@ def test_not_a_store(tmp_path: Path) -> None:
     text.write_text("hello\n", encoding="utf-8")
     result = _invoke("explain", "--db", str(text), "--customer", "c001")
     assert result.output == f"error: {text} is not a Cadenza store: file is not a database.\n"
+
+
+def test_api_entry_is_named(store: Path, converted: str, tmp_path: Path) -> None:
+    """A journey started through the enrollments API reads "entered by an API call"."""
+    db = tmp_path / "api.db"
+    with closing(sqlite3.connect(store)) as src, closing(sqlite3.connect(db)) as copy:
+        src.backup(copy)
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE enrollments SET context = json_set(context, '$.event_name', "
+                     "'__api__', '$.event', json('{\"source\": \"crm\"}')) WHERE customer_id = ?",
+                     (converted,))
+    result = _invoke("explain", "--db", str(db), "--customer", converted)
+    assert result.exit_code == 0, result.output
+    assert ")  entered by an API call {source=crm}\n" in result.output
