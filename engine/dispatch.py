@@ -34,6 +34,8 @@ class Dispatcher:
     # Per connector (or channel) name; a message over the limit stays pending for the next
     # round. The simulator passes none: virtual time has no rate to keep.
     limits: Mapping[str, TokenBucket] = field(default_factory=dict)
+    # On virtual time a message goes out at its own due moment, not at the end of the jump.
+    virtual_time: bool = False
 
     def connector_for(self, row: Any) -> Connector:
         return self.connectors[row.connector or row.channel]
@@ -62,7 +64,8 @@ class Dispatcher:
                 continue
             decision = self.policy.decide(self.connector_for(row).send(self.message(row)),
                                           row.attempts + 1)
-            results.append(self._result(row, decision, now))
+            at = min(now, row.next_attempt_at) if self.virtual_time else now
+            results.append(self._result(row, decision, at))
             if isinstance(decision, DeadLetter) and decision.opted_out:
                 revoked.append((row.customer_id, row.channel))
         self.store.record_results(results)

@@ -55,7 +55,14 @@ class Simulation:
             self.db_path.unlink()
         self.store = Store(open_engine(sqlite_url(self.db_path), durable=False))
 
-    def _project(self) -> m.Project:
+    def close(self) -> None:
+        """Release the store (and the temporary folder when the caller gave no --db)."""
+        self.store.engine.dispose()
+        tmp = getattr(self, "_tmp", None)
+        if tmp is not None:
+            tmp.cleanup()
+
+    def scoped_project(self) -> m.Project:
         if not self.playbooks:
             return self.project
         chosen = {n: pb for n, pb in self.project.playbooks.items() if n in self.playbooks}
@@ -63,13 +70,13 @@ class Simulation:
 
     def run(self, progress: Progress | None = None) -> Store:
         self.store.upsert_customers(self.data.customers, now=self.start)
-        runtime = Runtime(project=self._project(), store=self.store)
+        runtime = Runtime(project=self.scoped_project(), store=self.store)
         runtime.deploy(self.start)
         if self.window is None:
             # Each customer's timeline is replayed exactly whatever the window; only entering
             # or leaving a segment is noticed at window ends, so watch those more often.
             self.window = SEGMENT_INTERVAL if trigger_segments(runtime.active) else DAY
-        dispatcher = Dispatcher(store=self.store, connectors=recorders())
+        dispatcher = Dispatcher(store=self.store, connectors=recorders(), virtual_time=True)
         # Events before the start are history: aggregates and segments see them, but they
         # trigger nothing (the playbooks were not running then).
         self.store.insert_events([e for e in self.data.events if e.ts < self.start],
@@ -102,8 +109,12 @@ class Simulation:
 
 
 def default_span(data: Loaded, start: int | None, days: int | None) -> tuple[int, int]:
-    """Start at --start, else midnight UTC of the first event's day; run --days (30)."""
+    """From --start, else the last --days (30) days of the history, ending at the midnight
+    after its last event: older events are history for segments and aggregates."""
+    span = (days or 30) * DAY
     if start is None:
-        first = data.events[0].ts if data.events else 0
-        start = first - first % DAY
-    return start, start + (days or 30) * DAY
+        last = data.events[-1].ts if data.events else 0
+        end = last - last % DAY + DAY
+        first = data.events[0].ts - data.events[0].ts % DAY if data.events else end - span
+        start = max(first, end - span)
+    return start, start + span

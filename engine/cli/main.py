@@ -13,12 +13,22 @@ import sys
 import click
 import structlog
 
-from cadenza.engine.cli import explain, fmt, graph, init, simulate, test, validate
+from cadenza.engine.cli import (
+    explain,
+    fmt,
+    graph,
+    init,
+    migrate,
+    serve,
+    simulate,
+    test,
+    validate,
+)
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE from sysexits.h
 COMMANDS: tuple[click.Command, ...] = (validate.command, fmt.command, graph.command,
                                        init.command, simulate.command, test.command,
-                                       explain.command)
+                                       explain.command, serve.command, migrate.command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -59,8 +59,11 @@ def run(project_dir: Path, playbook: str | None, customers: Path | None, events:
     span = default_span(data, first, days)
     sim = Simulation(project=project, data=data, start=span[0], end=span[1], db_path=db,
                      playbooks=(playbook,) if playbook else ())
-    _run(sim, output)
-    report = build_report(sim._project(), sim.store, *span)
+    try:
+        _run(sim, output)
+        report = build_report(sim.scoped_project(), sim.store, *span)
+    finally:
+        sim.close()
     report.skipped = dict(data.skipped())
     report.problems = [str(p) for p in data.problems]
     _emit(report, output, out)

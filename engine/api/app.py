@@ -1,0 +1,45 @@
+"""The Starlette app of `cadenza serve`: every route module mounted, the ticker in the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from cadenza.engine.api import admin, events, health, openapi, status, webhooks
+from cadenza.engine.boot import build_service
+from cadenza.engine.scheduler import Ticker
+from cadenza.engine.service import Service
+from cadenza.engine.settings import ServeSettings, load_settings
+
+
+def create_app(service: Service, settings: ServeSettings, *, ticker: bool = True) -> Starlette:
+    routes = [*health.routes(service, settings), *events.routes(service, settings),
+              *webhooks.routes(service, settings), *admin.routes(service, settings),
+              *openapi.routes(service, settings), *status.routes(service, settings)]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        running = Ticker(service, settings.tick_seconds) if ticker else None
+        if running is not None:
+            running.start()
+        try:
+            yield
+        finally:
+            # SIGTERM: uvicorn stops accepting and drains requests, then we stop ticking;
+            # the batch in hand commits (or rolls back whole), leases need no release.
+            if running is not None:
+                running.stop()
+            service.store.engine.dispose()
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def from_environment() -> Starlette:
+    """The app for uvicorn's worker processes, configured through CADENZA_* variables."""
+    root = Path(os.environ["CADENZA_PROJECT"])
+    settings = load_settings(root)
+    return create_app(build_service(root, settings), settings)

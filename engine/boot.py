@@ -1,0 +1,52 @@
+"""Building a Service from a project folder and settings: what `serve` and its workers share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cadenza.connectors import Connector, build_registry
+from cadenza.connectors.console import ConsoleConnector
+from cadenza.engine.db import open_engine, sqlite_url
+from cadenza.engine.service import Service
+from cadenza.engine.settings import ServeSettings, SettingsError
+from cadenza.engine.store import Store
+from cadenza.playbooks.project import LoadedProject, load_project
+
+STATE_DIR = ".cadenza"
+
+
+class BootError(Exception):
+    """The service cannot start; the message (and diagnostics, if any) say why."""
+
+    def __init__(self, message: str, loaded: LoadedProject | None = None) -> None:
+        super().__init__(message)
+        self.loaded = loaded
+
+
+def database_url(root: Path, settings: ServeSettings) -> str:
+    if settings.db:
+        return settings.db
+    state = root / STATE_DIR
+    state.mkdir(exist_ok=True)
+    return sqlite_url(state / "state.db")
+
+
+def connectors(settings: ServeSettings) -> dict[str, Connector]:
+    """Configured connectors; channels without one print to the console (nothing is sent)."""
+    registry = build_registry(settings.connectors) if settings.connectors else None
+    out: dict[str, Connector] = {n: registry.get(n) for n in registry} if registry else {}
+    for channel, kind in (("email", "email"), ("sms", "sms"), ("webhook", "webhook"),
+                          ("task", "webhook")):
+        out.setdefault(channel, ConsoleConnector(name=channel, channel=kind))  # type: ignore[arg-type]
+    return out
+
+
+def build_service(root: Path, settings: ServeSettings) -> Service:
+    loaded = load_project(root)
+    if loaded.project is None:
+        raise BootError(f"the project at {root} has errors; fix them before serving.", loaded)
+    if settings.workers > 1 and not database_url(root, settings).startswith("postgresql"):
+        raise SettingsError("several workers need PostgreSQL (--db postgresql+psycopg://...); "
+                            "SQLite allows one writer.")
+    store = Store(open_engine(database_url(root, settings)))
+    return Service(project=loaded.project, store=store, connectors=connectors(settings))

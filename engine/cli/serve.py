@@ -1,0 +1,62 @@
+"""`cadenza serve PROJECT`: the event API, the ticker and the status page, under uvicorn."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from cadenza.connectors import ConnectorConfigError
+from cadenza.engine.cli.output import finish, print_diagnostics
+from cadenza.engine.db import StoreError
+from cadenza.engine.settings import SettingsError, load_settings
+
+
+def run(project: Path, db: str | None, host: str | None, port: int | None,
+        workers: int | None) -> int:
+    import uvicorn
+
+    from cadenza.engine.api.app import create_app
+    from cadenza.engine.boot import BootError, build_service
+    from cadenza.engine.logs import configure_json_logs
+
+    try:
+        settings = load_settings(project, db=db, host=host, port=port, workers=workers)
+        configure_json_logs()
+        if settings.workers > 1:
+            build_service(project, settings).store.engine.dispose()  # check before forking
+            os.environ["CADENZA_PROJECT"] = str(project.resolve())
+            for key, value in (("DB", settings.db), ("HOST", settings.host)):
+                if value:
+                    os.environ[f"CADENZA_{key}"] = value
+            uvicorn.run("cadenza.engine.api.app:from_environment", factory=True,
+                        host=settings.host, port=settings.port, workers=settings.workers,
+                        log_level="warning")
+            return 0
+        app = create_app(build_service(project, settings), settings)
+    except BootError as exc:
+        if exc.loaded is not None:
+            print_diagnostics(exc.loaded.diagnostics, exc.loaded.sources)
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    except (SettingsError, StoreError, ConnectorConfigError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 1
+    click.echo(f"cadenza: serving {project} on http://{settings.host}:{settings.port} "
+               f"(status page at /, metrics at /metrics)", err=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+@click.command("serve")
+@click.argument("project", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--db", help="Database URL (default: SQLite in PROJECT/.cadenza/state.db).")
+@click.option("--host", help="Interface to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default 8600).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Worker processes (more than one needs PostgreSQL).")
+def command(project: Path, db: str | None, host: str | None, port: int | None,
+            workers: int | None) -> None:
+    """Run PROJECT's playbooks on real time: event API, engine, sends, status page."""
+    finish(run(project, db, host, port, workers))
