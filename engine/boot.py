@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 from cadenza.connectors import Connector, build_registry
 from cadenza.connectors.console import ConsoleConnector
 from cadenza.engine.db import open_engine, sqlite_url
+from cadenza.engine.deploy import apply, source_hash
 from cadenza.engine.service import Service
 from cadenza.engine.settings import ServeSettings, SettingsError
 from cadenza.engine.store import Store
@@ -49,4 +52,17 @@ def build_service(root: Path, settings: ServeSettings) -> Service:
         raise SettingsError("several workers need PostgreSQL (--db postgresql+psycopg://...); "
                             "SQLite allows one writer.")
     store = Store(open_engine(database_url(root, settings)))
+    # Serving a folder deploys it, as `cadenza apply` would (a no-op when already applied).
+    apply(store, loaded.project, source_hash(root, list(loaded.sources)), int(time.time()),
+          git_commit(root))
     return Service(project=loaded.project, store=store, connectors=connectors(settings))
+
+
+def git_commit(root: Path) -> str | None:
+    """HEAD's commit when the project is a git checkout."""
+    try:
+        run = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=False,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return run.stdout.strip() or None if run.returncode == 0 else None

@@ -45,9 +45,24 @@ class Runtime:
     active: dict[str, Version] = field(default_factory=dict)
     versions: dict[int, Version] = field(default_factory=dict)
     processed_until: int | None = None
+    deployment: int | None = None  # the `cadenza apply` this runtime runs, if any
 
     def __post_init__(self) -> None:
         self._aggregated = aggregated_events(self.project)
+
+    def refresh(self) -> bool:
+        """Run the latest `cadenza apply` if it is not what runs now; True when it changed."""
+        deployment = self.store.latest_deployment()
+        if deployment is None or deployment.id == self.deployment:
+            return False
+        self.project = m.Project.model_validate(deployment.project)
+        ids = {int(v) for v in deployment.versions.values()}
+        self.versions.update(self.store.versions(ids - set(self.versions)))
+        self.active = {name: self.versions[int(vid)]
+                       for name, vid in deployment.versions.items()}
+        self._aggregated = aggregated_events(self.project)
+        self.deployment = deployment.id
+        return True
 
     def deploy(self, now: int) -> None:
         self.active = self.store.deploy(self.project, now)

@@ -25,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 3  # 2: feedback_events; 3: events.processed
+SCHEMA_VERSION = 4  # 2: feedback_events; 3: events.processed; 4: deployments
 
 metadata = MetaData()
 
@@ -77,6 +77,18 @@ playbook_versions = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     UniqueConstraint("playbook", "version", name="uq_playbook_version"),
+)
+
+# One row per `cadenza apply`: the compiled project as it was deployed (templates and segments
+# included) and which playbook version each of its playbooks runs. `serve` runs the latest.
+deployments = Table(
+    "deployments", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_hash", String(64), nullable=False),
+    Column("git_commit", String(64)),
+    Column("project", JSON, nullable=False),
+    Column("versions", JSON, nullable=False),  # playbook name -> playbook_versions.id
+    Column("created_at", BigInteger, nullable=False),
 )
 
 enrollments = Table(

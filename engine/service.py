@@ -47,7 +47,8 @@ class Service:
 
     def __post_init__(self) -> None:
         self.runtime = Runtime(project=self.project, store=self.store)
-        self.runtime.deploy(self.now())
+        if not self.runtime.refresh():  # nothing applied yet: run the project as given
+            self.runtime.deploy(self.now())
         self.dispatcher = Dispatcher(store=self.store, connectors=self.connectors,
                                      limits=self._limits())
 
@@ -125,6 +126,8 @@ class Service:
         """Run everything due up to now, then send what the outbox holds."""
         with self.lock:
             now = self.now()
+            if self.runtime.refresh():  # a `cadenza apply` landed: run it, no restart
+                self.dispatcher.limits = self._limits()
             stats = self.runtime.advance(now)
             sent = 0
             while (n := self.dispatcher.dispatch(now)) > 0:

@@ -37,6 +37,27 @@ def dialect_insert(conn: Connection) -> Any:
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
+def graph_digest(pb: m.Playbook) -> str:
+    """Identifies a playbook's meaning: equal for graphs that differ only in layout."""
+    return hashlib.sha256(json.dumps(pb.semantic(), sort_keys=True,
+                                     default=str).encode()).hexdigest()
+
+
+def version_id(conn: Connection, pb: m.Playbook, now: int, git_commit: str | None) -> int:
+    """The playbook's latest version if it means the same, else a new version."""
+    v = t.playbook_versions
+    digest = graph_digest(pb)
+    row = conn.execute(select(v.c.id, v.c.source_hash, v.c.version)
+                       .where(v.c.playbook == pb.name)
+                       .order_by(v.c.version.desc()).limit(1)).first()
+    if row is not None and row.source_hash == digest:
+        return int(row.id)
+    return int(conn.execute(insert(v).values(
+        playbook=pb.name, version=1 if row is None else row.version + 1,
+        graph=pb.model_dump(mode="json"), source_hash=digest, git_commit=git_commit,
+        created_at=now, active=True).returning(v.c.id)).scalar_one())
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -101,24 +122,14 @@ class Store:
         out: dict[str, Version] = {}
         with self.engine.begin() as conn:
             for name, pb in project.playbooks.items():  # declaration order: entry order
-                graph = pb.model_dump(mode="json")
-                digest = hashlib.sha256(json.dumps(pb.semantic(), sort_keys=True,
-                                                   default=str).encode()).hexdigest()
-                row = conn.execute(
-                    select(t.playbook_versions.c.id, t.playbook_versions.c.source_hash,
-                           t.playbook_versions.c.version)
-                    .where(t.playbook_versions.c.playbook == name)
-                    .order_by(t.playbook_versions.c.version.desc()).limit(1)).first()
-                if row is not None and row.source_hash == digest:
-                    out[name] = Version.of(row.id, pb)
-                    continue
-                version = 1 if row is None else row.version + 1
-                vid = conn.execute(insert(t.playbook_versions).values(
-                    playbook=name, version=version, graph=graph, source_hash=digest,
-                    git_commit=git_commit, created_at=now, active=True)
-                    .returning(t.playbook_versions.c.id)).scalar_one()
-                out[name] = Version.of(vid, pb)
+                out[name] = Version.of(version_id(conn, pb, now, git_commit), pb)
         return out
+
+    def latest_deployment(self) -> Any:
+        d = t.deployments
+        with self.engine.connect() as conn:
+            return conn.execute(select(d.c.id, d.c.project, d.c.versions)
+                                .order_by(d.c.id.desc()).limit(1)).first()
 
     def versions(self, ids: Iterable[int]) -> dict[int, Version]:
         wanted = sorted(set(ids))

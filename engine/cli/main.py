@@ -14,6 +14,7 @@ import click
 import structlog
 
 from cadenza.engine.cli import (
+    deploy,
     explain,
     fmt,
     graph,
@@ -28,7 +29,8 @@ from cadenza.engine.cli import (
 INTERNAL_ERROR = 70  # EX_SOFTWARE from sysexits.h
 COMMANDS: tuple[click.Command, ...] = (validate.command, fmt.command, graph.command,
                                        init.command, simulate.command, test.command,
-                                       explain.command, serve.command, migrate.command)
+                                       explain.command, serve.command, migrate.command,
+                                       deploy.plan_command, deploy.apply_command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
