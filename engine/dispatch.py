@@ -9,6 +9,8 @@ the recipient opted out revokes that channel's consent for the customer at once.
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,8 @@ class Dispatcher:
     limits: Mapping[str, TokenBucket] = field(default_factory=dict)
     # On virtual time a message goes out at its own due moment, not at the end of the jump.
     virtual_time: bool = False
+    owner: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    lease_s: int = 300
 
     def connector_for(self, row: Any) -> Connector:
         return self.connectors[row.connector or row.channel]
@@ -52,7 +56,7 @@ class Dispatcher:
 
     def dispatch(self, now: int, limit: int = 5000) -> int:
         """Send what is due; returns how many messages were attempted."""
-        rows = self.store.pending_messages(now, limit)
+        rows = self.store.claim_messages(now, limit, self.owner, self.lease_s)
         results: list[dict[str, Any]] = []
         revoked: list[tuple[str, str]] = []
         full: set[str] = set()
@@ -60,7 +64,8 @@ class Dispatcher:
             name = row.connector or row.channel
             bucket = self.limits.get(name)
             if name in full or (bucket is not None and not bucket.try_acquire()):
-                full.add(name)
+                full.add(name)  # over the rate: hand it back for the next round
+                results.append(self._release(row))
                 continue
             decision = self.policy.decide(self.connector_for(row).send(self.message(row)),
                                           row.attempts + 1)
@@ -70,7 +75,13 @@ class Dispatcher:
                 revoked.append((row.customer_id, row.channel))
         self.store.record_results(results)
         self._revoke(revoked)
-        return len(results)
+        return sum(1 for r in results if r["status"] != "pending")
+
+    @staticmethod
+    def _release(row: Any) -> dict[str, Any]:
+        return {"mid": row.id, "status": "pending", "attempts": row.attempts,
+                "provider_id": row.provider_id, "next_attempt_at": row.next_attempt_at,
+                "last_error": row.last_error, "sent_at": None}
 
     @staticmethod
     def _result(row: Any, d: Decision, now: int) -> dict[str, Any]:

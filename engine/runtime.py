@@ -35,6 +35,7 @@ class Stats:
     events: int = 0
     steps: int = 0
     orphans: int = 0  # events for customers the store does not know
+    lags: list[int] = field(default_factory=list)  # seconds late, per due step claimed
 
 
 @dataclass
@@ -125,6 +126,8 @@ class Runtime:
                          *(ev.ts for evs in pending.values() for _, ev in evs)])
             batch, last_entry = self.store.load(conn, owned, since, self._lookback())
             self._load_versions(batch)
+            stats.lags += [until - e.due_at for e in batch.all_enrollments()
+                           if e.open and e.due_at is not None and e.due_at <= until]
             names, window = self._aggregated
             history = self.store.history(conn, owned, names, None if window is None
                                          else since - window, until) if names else {}

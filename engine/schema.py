@@ -25,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 4  # 2: feedback_events; 3: events.processed; 4: deployments
+SCHEMA_VERSION = 5  # 2: feedback_events; 3: events.processed; 4: deployments; 5: outbox leases
 
 metadata = MetaData()
 
@@ -140,6 +140,9 @@ messages = Table(
     Column("last_error", Text),
     Column("created_at", BigInteger, nullable=False),
     Column("sent_at", BigInteger),
+    # A worker sending the message holds it ("sending") until lease_until.
+    Column("lease_owner", String(64)),
+    Column("lease_until", BigInteger),
     Index("ix_messages_status_next", "status", "next_attempt_at"),
     Index("ix_messages_customer_channel", "customer_id", "channel", "created_at"),
 )

@@ -24,6 +24,7 @@ from cadenza.engine.dataload import BadValueError, coerce
 from cadenza.engine.db import schema_version
 from cadenza.engine.dispatch import Dispatcher
 from cadenza.engine.feedback import Applied, apply_delivery, apply_inbound
+from cadenza.engine.metrics import metrics_of
 from cadenza.engine.runtime import Runtime, Stats
 from cadenza.engine.schema import SCHEMA_VERSION
 from cadenza.engine.state import Event
@@ -71,6 +72,7 @@ class Service:
         with self.store.engine.begin() as conn:
             self._ensure_customers(conn, {e.customer_id for e in events}, now)
             fresh = self.store.insert_events_in(conn, events, now)
+        metrics_of(self).count_ingested(len(fresh))
         if fresh:
             self.wake.set()
         return len(fresh)
@@ -133,6 +135,10 @@ class Service:
             while (n := self.dispatcher.dispatch(now)) > 0:
                 sent += n
             self.last_tick = time.time()
+            metrics = metrics_of(self)  # made on first use, for the store in use then
+            metrics.count_tick()
+            for lag in stats.lags:
+                metrics.observe_due_lag(lag)
             return stats, sent
 
     def next_due(self) -> int | None:

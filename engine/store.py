@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -344,13 +344,31 @@ class Store:
                 "at": c.at} for c in batch.conversions])
 
     # ------------------------------------------------------------------ outbox
-    def pending_messages(self, now: int, limit: int) -> list[Any]:
+    def claim_messages(self, now: int, limit: int, owner: str, lease_s: int) -> list[Any]:
+        """Take due messages for sending; several workers never take the same one.
+
+        A lease that ran out means its worker died mid-send: the provider may have the
+        message. Email goes back to pending (it may arrive twice: the documented in-doubt
+        window); SMS is at most once, so it becomes `unknown` and is never re-sent by itself.
+        """
         msg = t.messages
-        with self.engine.connect() as conn:
-            return list(conn.execute(
-                select(msg).where(msg.c.status.in_(("pending", "failed")),
-                                  and_(msg.c.next_attempt_at <= now))
-                .order_by(msg.c.next_attempt_at, msg.c.id).limit(limit)))
+        with self.engine.begin() as conn:
+            expired = (msg.c.status == "sending", msg.c.lease_until < now)
+            conn.execute(update(msg).where(*expired, msg.c.channel == "sms").values(
+                status="unknown", last_error="the worker sending it stopped; it may or may "
+                "not have been delivered", lease_owner=None, lease_until=None))
+            conn.execute(update(msg).where(*expired).values(
+                status="pending", lease_owner=None, lease_until=None))
+            due = select(msg.c.id).where(msg.c.status.in_(("pending", "failed")),
+                                         msg.c.next_attempt_at <= now)
+            due = due.order_by(msg.c.next_attempt_at, msg.c.id).limit(limit)
+            if conn.dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            rows = conn.execute(update(msg).where(msg.c.id.in_(due.scalar_subquery()))
+                                .values(status="sending", lease_owner=owner,
+                                        lease_until=now + lease_s)
+                                .returning(*msg.c)).all()
+        return sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
 
     def record_results(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -359,6 +377,7 @@ class Store:
         stmt = update(msg).where(msg.c.id == bindparam("mid")).values(
             status=bindparam("status"), provider_id=bindparam("provider_id"),
             attempts=bindparam("attempts"), next_attempt_at=bindparam("next_attempt_at"),
-            last_error=bindparam("last_error"), sent_at=bindparam("sent_at"))
+            last_error=bindparam("last_error"), sent_at=bindparam("sent_at"),
+            lease_owner=None, lease_until=None)
         with self.engine.begin() as conn:
             conn.execute(stmt, rows)
