@@ -73,7 +73,7 @@ class Dispatcher:
             results.append(self._result(row, decision, at))
             if isinstance(decision, DeadLetter) and decision.opted_out:
                 revoked.append((row.customer_id, row.channel))
-        self.store.record_results(results)
+        self.store.record_results(results, self.owner)
         self._revoke(revoked)
         return sum(1 for r in results if r["status"] != "pending")
 

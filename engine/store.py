@@ -353,31 +353,38 @@ class Store:
         """
         msg = t.messages
         with self.engine.begin() as conn:
-            expired = (msg.c.status == "sending", msg.c.lease_until < now)
-            conn.execute(update(msg).where(*expired, msg.c.channel == "sms").values(
+            pg = conn.dialect.name == "postgresql"
+
+            def free(q: Any) -> Any:  # never wait on rows another worker is writing
+                return q.with_for_update(skip_locked=True) if pg else q
+
+            expired = free(select(msg.c.id).where(msg.c.status == "sending",
+                                                  msg.c.lease_until < now))
+            conn.execute(update(msg).where(msg.c.id.in_(expired.scalar_subquery()),
+                                           msg.c.channel == "sms").values(
                 status="unknown", last_error="the worker sending it stopped; it may or may "
                 "not have been delivered", lease_owner=None, lease_until=None))
-            conn.execute(update(msg).where(*expired).values(
+            conn.execute(update(msg).where(msg.c.id.in_(expired.scalar_subquery())).values(
                 status="pending", lease_owner=None, lease_until=None))
             due = select(msg.c.id).where(msg.c.status.in_(("pending", "failed")),
                                          msg.c.next_attempt_at <= now)
-            due = due.order_by(msg.c.next_attempt_at, msg.c.id).limit(limit)
-            if conn.dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
+            due = free(due.order_by(msg.c.next_attempt_at, msg.c.id).limit(limit))
             rows = conn.execute(update(msg).where(msg.c.id.in_(due.scalar_subquery()))
                                 .values(status="sending", lease_owner=owner,
                                         lease_until=now + lease_s)
                                 .returning(*msg.c)).all()
         return sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
 
-    def record_results(self, rows: list[dict[str, Any]]) -> None:
+    def record_results(self, rows: list[dict[str, Any]], owner: str) -> None:
+        """Outcomes of sends; a message whose lease another worker took over is left to it."""
         if not rows:
             return
         msg = t.messages
-        stmt = update(msg).where(msg.c.id == bindparam("mid")).values(
+        stmt = update(msg).where(msg.c.id == bindparam("mid"),
+                                 msg.c.lease_owner == bindparam("owner")).values(
             status=bindparam("status"), provider_id=bindparam("provider_id"),
             attempts=bindparam("attempts"), next_attempt_at=bindparam("next_attempt_at"),
             last_error=bindparam("last_error"), sent_at=bindparam("sent_at"),
             lease_owner=None, lease_until=None)
         with self.engine.begin() as conn:
-            conn.execute(stmt, rows)
+            conn.execute(stmt, [{**r, "owner": owner} for r in rows])

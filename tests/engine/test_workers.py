@@ -51,11 +51,12 @@ def _due_waits(root: Path, url: str) -> Store:
     return store
 
 
-def _spawn(n: int, root: Path, url: str, log: Path) -> list[multiprocessing.process.BaseProcess]:
+def _spawn(n: int, root: Path, url: str, log: Path,
+           lease_s: int = 60) -> list[multiprocessing.process.BaseProcess]:
     ctx = multiprocessing.get_context("spawn")
     start = time.time()
-    procs = [ctx.Process(target=work, args=(str(root), url, str(log), start, T0 + 3601.0))
-             for _ in range(n)]
+    procs = [ctx.Process(target=work, args=(str(root), url, str(log), start, T0 + 3601.0,
+                                             lease_s)) for _ in range(n)]
     for p in procs:
         p.start()
     return procs
@@ -99,7 +100,7 @@ def test_a_killed_worker_loses_nothing(tmp_path: Path, store_url: str) -> None:
     root = _project(tmp_path)
     store = _due_waits(root, store_url)
     log = tmp_path / "sent.log"
-    victim, survivor = _spawn(2, root, store_url, log)
+    victim, survivor = _spawn(2, root, store_url, log, lease_s=3)
     time.sleep(3.0)
     assert victim.pid is not None
     os.kill(victim.pid, signal.SIGKILL)

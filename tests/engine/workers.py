@@ -28,7 +28,8 @@ class FileConnector:
         return Delivered(provider_id=message.message_id)
 
 
-def work(project: str, url: str, log: str, start: float, virtual: float) -> None:
+def work(project: str, url: str, log: str, start: float, virtual: float,
+         lease_s: int = 60) -> None:
     """Tick on a clock `virtual` seconds ahead of real time until nothing is left for long."""
     loaded = load_project(Path(project))
     assert loaded.project is not None
@@ -37,7 +38,7 @@ def work(project: str, url: str, log: str, start: float, virtual: float) -> None
                       connectors={"email": conn},  # type: ignore[dict-item]
                       clock=lambda: virtual + (time.time() - start))
     service.runtime.batch_size = 200
-    service.dispatcher.lease_s = 3
+    service.dispatcher.lease_s = lease_s
     idle = 0
     while idle < 20:
         stats, sent = service.tick()
