@@ -15,8 +15,8 @@ def configure_json_logs(level: int = logging.INFO) -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            RedactProcessor(),  # before the timestamp: digit runs in it are not phone numbers
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            RedactProcessor(),
             structlog.processors.ExceptionRenderer(
                 structlog.tracebacks.ExceptionDictTransformer(show_locals=False)),
             structlog.processors.JSONRenderer(),
