@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import click
@@ -45,8 +46,17 @@ def run(project: Path, db: str | None, host: str | None, port: int | None,
         return 1
     click.echo(f"cadenza: serving {project} on http://{settings.host}:{settings.port} "
                f"(status page at /, metrics at /metrics)", err=True)
+    _stop_quietly()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    click.echo("cadenza: stopped (requests drained, the batch in hand committed).", err=True)
     return 0
+
+
+def _stop_quietly() -> None:
+    """uvicorn drains on SIGTERM/SIGINT, then re-raises the signal to the handler it found:
+    make that handler ours, so a graceful stop ends with exit code 0."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
 
 
 @click.command("serve")
