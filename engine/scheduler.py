@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from cadenza.engine.service import Service
+from cadenza.engine.service import CHANNEL, Service
 
 JOB = "tick"
 log = structlog.get_logger("cadenza.ticker")
@@ -29,6 +29,8 @@ class Ticker:
         self._stop = threading.Event()
         self._waker = threading.Thread(target=self._wake_loop, name="cadenza-waker",
                                        daemon=True)
+        self._listener = threading.Thread(target=self._listen, name="cadenza-listen",
+                                          daemon=True)
         self.ticks = 0
 
     def start(self) -> None:
@@ -37,6 +39,8 @@ class Ticker:
                                next_run_time=datetime.now(UTC))
         self.scheduler.start()
         self._waker.start()
+        if self.service.store.engine.dialect.name == "postgresql":
+            self._listener.start()
 
     def stop(self) -> None:
         """Stop taking new ticks; the tick in hand finishes (its batch commits or rolls back)."""
@@ -44,6 +48,25 @@ class Ticker:
         self.service.wake.set()
         self.scheduler.shutdown(wait=True)
         self._waker.join(timeout=5)
+        if self._listener.is_alive():
+            self._listener.join(timeout=5)
+
+    def _listen(self) -> None:
+        """Wake on NOTIFY from any worker's ingest; the interval tick is the fallback."""
+        import psycopg  # noqa: PLC0415 - PostgreSQL only; psycopg is an optional extra
+
+        url = self.service.store.engine.url.set(drivername="postgresql")
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(url.render_as_string(hide_password=False),
+                                     autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self.service.wake.set()
+            except psycopg.Error:
+                log.warning("listen.reconnecting")
+                self._stop.wait(5.0)
 
     def _wake_loop(self) -> None:
         while not self._stop.is_set():

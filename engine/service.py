@@ -33,6 +33,7 @@ from cadenza.grammar.diagnostics import did_you_mean
 from cadenza.playbooks import model as m
 
 Clock = Callable[[], float]
+CHANNEL = "cadenza_work"  # PostgreSQL LISTEN/NOTIFY channel: new events are waiting
 COLUMNS = ("email", "phone", "timezone")
 
 
@@ -72,6 +73,8 @@ class Service:
         with self.store.engine.begin() as conn:
             self._ensure_customers(conn, {e.customer_id for e in events}, now)
             fresh = self.store.insert_events_in(conn, events, now)
+            if fresh and conn.dialect.name == "postgresql":
+                conn.execute(text(f"NOTIFY {CHANNEL}"))  # delivered to every worker on commit
         metrics_of(self).count_ingested(len(fresh))
         if fresh:
             self.wake.set()
