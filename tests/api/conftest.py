@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,8 +10,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 from starlette.routing import BaseRoute
@@ -25,7 +23,6 @@ from cadenza.engine.settings import ServeSettings
 from cadenza.engine.simulate import recorders
 from cadenza.engine.store import Store
 from cadenza.playbooks.project import load_project
-from tests.engine.conftest import PG_URL, postgres_problem
 from tests.engine.harness import SCHEMA, TEMPLATES
 
 with warnings.catch_warnings():
@@ -108,26 +105,6 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     """Loopback requests never go through a proxy from the environment."""
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database URL on SQLite and on PostgreSQL (skipped when unreachable)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    problem = postgres_problem()
-    if problem is not None:
-        pytest.skip(problem)
-    schema = f"api_{uuid.uuid4().hex[:12]}"
-    admin_engine = create_engine(PG_URL)
-    with admin_engine.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    yield make_url(PG_URL).update_query_dict(
-        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    with admin_engine.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin_engine.dispose()
 
 
 ApiFactory = Callable[..., Api]

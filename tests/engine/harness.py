@@ -36,7 +36,7 @@ TEMPLATES = {"hello": "---\nsubject: Hi {{ first_name }}\n---\n<p>Hello {{ first
              "again": "---\nsubject: Again\n---\n<p>Again</p>\n"}
 
 
-OPEN: list[Engine] = []  # disposed after each test (tests/engine/conftest.py)
+OPEN: list[Engine] = []  # disposed after each test (tests/conftest.py)
 
 
 def ts(text: str) -> int:
