@@ -107,23 +107,29 @@ def _customer(raw: Mapping[str, Any], schema: m.Schema, file: str, line: int,
                                 f"'{cid}'; the project's zone is used.", "bad time zone",
                                 skipped=False))
         zone = None
-    attrs: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in COLUMNS:
-            continue
-        t = schema.customer.get(key)
-        if t is None:
-            problems.append(Problem(file, line, f"unknown attribute '{key}'"
-                                    f"{did_you_mean(key, schema.customer)} (value dropped)",
-                                    "unknown attribute", skipped=False))
-            continue
-        try:
-            attrs[key] = coerce(value, t, key)
-        except BadValueError as exc:
-            problems.append(Problem(file, line, f"{exc} (value dropped)", "bad value",
-                                    skipped=False))
+    fields = {k: v for k, v in raw.items() if k not in COLUMNS}
+    attrs = _typed(fields, schema.customer, "attribute", (file, line), problems)
     return {"id": cid, "email": raw.get("email") or None, "phone": raw.get("phone") or None,
             "timezone": zone, "attributes": attrs}
+
+
+def _typed(raw: Mapping[str, Any], types: Mapping[str, m.AttrType], what: str,
+           where: tuple[str, int], problems: list[Problem]) -> dict[str, Any]:
+    """Values converted to their schema types; unknown or bad ones dropped, each reported."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        t = types.get(key)
+        if t is None:
+            problems.append(Problem(*where, f"unknown {what} '{key}'"
+                                    f"{did_you_mean(key, types)} (value dropped)",
+                                    f"unknown {what.split(maxsplit=1)[0]}", skipped=False))
+            continue
+        try:
+            out[key] = coerce(value, t, key)
+        except BadValueError as exc:
+            problems.append(Problem(*where, f"{exc} (value dropped)", "bad value",
+                                    skipped=False))
+    return out
 
 
 def _rows(path: Path, problems: list[Problem]) -> Iterator[tuple[int, Mapping[str, Any]]]:
@@ -207,19 +213,8 @@ def _event(raw: Mapping[str, Any], schema: m.Schema, known: set[str], file: str,
     except ValueError as exc:
         problems.append(Problem(file, line, str(exc), "bad timestamp"))
         return None
-    values: dict[str, Any] = {}
-    for key, value in dict(raw.get("properties") or {}).items():
-        t = props.get(key)
-        if t is None:
-            problems.append(Problem(file, line, f"unknown property '{key}' of '{name}'"
-                                    f"{did_you_mean(key, props)} (value dropped)",
-                                    "unknown property", skipped=False))
-            continue
-        try:
-            values[key] = coerce(value, t, key)
-        except BadValueError as exc:
-            problems.append(Problem(file, line, f"{exc} (value dropped)", "bad value",
-                                    skipped=False))
+    values = _typed(dict(raw.get("properties") or {}), props, f"property of '{name}'",
+                    (file, line), problems)
     message_id = raw.get("message_id")
     return Event(customer_id=cid, name=name, ts=ts, properties=values,
                  message_id=None if message_id is None else str(message_id))
