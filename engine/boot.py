@@ -55,7 +55,8 @@ def build_service(root: Path, settings: ServeSettings) -> Service:
     # Serving a folder deploys it, as `cadenza apply` would (a no-op when already applied).
     apply(store, loaded.project, source_hash(root, list(loaded.sources)), int(time.time()),
           git_commit(root))
-    return Service(project=loaded.project, store=store, connectors=connectors(settings))
+    return Service(project=loaded.project, store=store, connectors=connectors(settings),
+                   batch_size=settings.batch_size)
 
 
 def git_commit(root: Path) -> str | None:

@@ -85,7 +85,8 @@ class Runtime:
         stats.events = len(fresh)
         self._synthetic(start, until, {e.customer_id for e in fresh})
         while True:
-            ids = self.store.work(until, self.batch_size)
+            # Four batches' worth of candidates: concurrent workers lock successive shares.
+            ids = self.store.work(until, self.batch_size * 4)
             if not ids or self._batch(ids, until, stats) == 0:
                 break  # nothing left, or what is left is another worker's right now
         self.processed_until = max(until, self.processed_until or until)
@@ -118,7 +119,8 @@ class Runtime:
                 orphans = self.store.pending_events(conn, unknown, until)
                 self.store.mark_processed(conn, [i for evs in orphans.values() for i, _ in evs])
                 stats.orphans += sum(len(evs) for evs in orphans.values())
-            owned = self.store.lock(conn, [i for i in ids if i not in set(unknown)])
+            gone = set(unknown)
+            owned = self.store.lock(conn, [i for i in ids if i not in gone], self.batch_size)
             if not owned:
                 return len(unknown)
             pending = self.store.pending_events(conn, owned, until)

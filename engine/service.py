@@ -43,12 +43,14 @@ class Service:
     store: Store
     connectors: Mapping[str, Connector]
     clock: Clock = time.time
+    batch_size: int = 500  # customers per transaction: short ones keep ingest latency low
     wake: threading.Event = field(default_factory=threading.Event)
     last_tick: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.runtime = Runtime(project=self.project, store=self.store)
+        self.runtime = Runtime(project=self.project, store=self.store,
+                               batch_size=self.batch_size)
         if not self.runtime.refresh():  # nothing applied yet: run the project as given
             self.runtime.deploy(self.now())
         self.dispatcher = Dispatcher(store=self.store, connectors=self.connectors,

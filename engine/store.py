@@ -84,27 +84,24 @@ class Store:
 
     def insert_events_in(self, conn: Connection, events: Sequence[Event], received_at: int,
                          *, processed: bool = False) -> list[Event]:
-        seen = self._seen_message_ids(conn, [e.message_id for e in events if e.message_id])
-        fresh = []
+        """Insert; a message id already stored (a client retry) is skipped by the database
+        itself (ON CONFLICT DO NOTHING), so concurrent duplicates cannot both get in."""
+        unique: dict[str, Event] = {}
+        anonymous: list[Event] = []
         for e in events:
-            if e.message_id is None or e.message_id not in seen:
-                fresh.append(e)
-                if e.message_id:
-                    seen.add(e.message_id)
-        if fresh:
-            conn.execute(insert(t.events), [
-                {"message_id": e.message_id, "customer_id": e.customer_id, "name": e.name,
+            if e.message_id is None:
+                anonymous.append(e)
+            else:
+                unique.setdefault(e.message_id, e)
+        rows = [{"message_id": e.message_id, "customer_id": e.customer_id, "name": e.name,
                  "ts": e.ts, "properties": e.properties, "received_at": received_at,
-                 "processed": processed} for e in fresh])
-        return fresh
-
-    @staticmethod
-    def _seen_message_ids(conn: Connection, ids: list[str]) -> set[str]:
-        seen: set[str] = set()
-        for part in chunks(ids):
-            seen.update(conn.execute(select(t.events.c.message_id)
-                                     .where(t.events.c.message_id.in_(part))).scalars())
-        return seen
+                 "processed": processed} for e in (*unique.values(), *anonymous)]
+        if not rows:
+            return []
+        stmt = dialect_insert(conn)(t.events).on_conflict_do_nothing(
+            index_elements=[t.events.c.message_id]).returning(t.events.c.message_id)
+        stored = set(conn.execute(stmt, rows).scalars())
+        return [e for e in unique.values() if e.message_id in stored] + anonymous
 
     def known_customers(self, ids: Iterable[str]) -> set[str]:
         wanted = sorted(set(ids))
@@ -168,18 +165,23 @@ class Store:
                                       .where(t.customers.c.id.in_(part))).scalars())
         return found
 
-    def lock(self, conn: Connection, ids: Sequence[str]) -> list[str]:
-        """The customers this transaction now owns; PostgreSQL skips those another worker holds.
+    def lock(self, conn: Connection, ids: Sequence[str], limit: int) -> list[str]:
+        """Up to `limit` of `ids` (most urgent first) that this transaction now owns.
 
-        On SQLite the transaction began with BEGIN IMMEDIATE: one writer at a time owns all.
+        PostgreSQL skips customers another worker holds, so workers given the same candidates
+        take successive shares instead of colliding. On SQLite the transaction began with
+        BEGIN IMMEDIATE: one writer at a time owns all.
         """
         if conn.dialect.name != "postgresql":
-            return list(ids)
+            return list(ids[:limit])
         c = t.customers
         owned: list[str] = []
-        for part in chunks(sorted(ids)):
+        for part in chunks(list(ids)):
+            want = limit - len(owned)
+            if want <= 0:
+                break
             owned += conn.execute(select(c.c.id).where(c.c.id.in_(part)).order_by(c.c.id)
-                                  .with_for_update(skip_locked=True)).scalars().all()
+                                  .limit(want).with_for_update(skip_locked=True)).scalars().all()
         return owned
 
     def pending_events(self, conn: Connection, ids: Sequence[str],
