@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from sqlalchemy import update
 
 from cadenza.connectors import Connector, Message
@@ -23,6 +24,7 @@ from cadenza.connectors.retry import DeadLetter, Decision, Done, Hold, RetryIn, 
 from cadenza.engine import schema as t
 from cadenza.engine.store import Store
 
+log = structlog.get_logger("cadenza.dispatch")
 # Human tasks go out through a webhook connector (a CRM or ticket queue).
 CONNECTOR_CHANNEL = {"email": "email", "sms": "sms", "webhook": "webhook", "task": "webhook"}
 
@@ -71,6 +73,10 @@ class Dispatcher:
                                           row.attempts + 1)
             at = min(now, row.next_attempt_at) if self.virtual_time else now
             results.append(self._result(row, decision, at))
+            log.info("message.dispatched", outcome=results[-1]["status"],
+                     playbook=row.playbook, enrollment=row.enrollment_id, step=row.node,
+                     channel=row.channel, message_id=row.idempotency_key,
+                     attempt=row.attempts + 1)
             if isinstance(decision, DeadLetter) and decision.opted_out:
                 revoked.append((row.customer_id, row.channel))
         self.store.record_results(results, self.owner)
