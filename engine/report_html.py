@@ -14,7 +14,7 @@ color:#111;max-width:1200px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .muted{color:#555}table{border-collapse:collapse;width:100%;margin:4px 0 12px}
 th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f9fafb;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f9fafb;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .legend span{display:inline-block;margin-right:14px}.sw{display:inline-block;width:10px;
 height:10px;margin-right:4px;border-radius:2px}.warn{color:#b45309}
 """
@@ -29,7 +29,8 @@ def _when(ts: int) -> str:
 
 
 def _table(headers: list[str], rows: list[list[object]], numeric: set[int]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    head = "".join(f"<th class='n'>{_e(h)}</th>" if i in numeric else f"<th>{_e(h)}</th>"
+                   for i, h in enumerate(headers))
     body = "".join("<tr>" + "".join(
         f"<td class='n'>{_e(f'{c:,}' if isinstance(c, int) else c)}</td>" if i in numeric
         else f"<td>{_e(c)}</td>" for i, c in enumerate(r)) + "</tr>" for r in rows)
@@ -42,7 +43,7 @@ def _bars(series: dict[str, dict[str, int]]) -> str:
     channels = sorted({c for counts in series.values() for c in counts})
     if not days:
         return "<p class='muted'>No sends.</p>"
-    top = max(sum(c.values()) for c in series.values()) or 1
+    top = max((sum(c.values()) for c in series.values()), default=0) or 1
     width, height, gap = max(600, 24 * len(days)), 220, 4
     bar = width / len(days) - gap
     parts = []
@@ -58,6 +59,12 @@ def _bars(series: dict[str, dict[str, int]]) -> str:
         if i % max(1, len(days) // 10) == 0:
             parts.append(f"<text x='{i * (bar + gap):.1f}' y='{height - 4}' "
                          f"font-size='10'>{_e(day[5:])}</text>")
+    # A scale: the tallest bar's value at its height, and the zero line.
+    parts.append(f"<line x1='0' x2='{width}' y1='20' y2='20' stroke='#e5e7eb'/>"
+                 f"<text x='{width - 4}' y='16' font-size='10' text-anchor='end'>"
+                 f"{top:,} per day</text>"
+                 f"<line x1='0' x2='{width}' y1='{height - 20}' y2='{height - 20}' "
+                 f"stroke='#9ca3af'/>")
     legend = "".join(f"<span><i class='sw' style='background:{PALETTE[j % len(PALETTE)]}'>"
                      f"</i>{_e(ch)}</span>" for j, ch in enumerate(channels))
     return (f"<svg width='{width}' height='{height}' role='img' aria-label='sends per day'>"
@@ -79,6 +86,17 @@ def _funnel_svg(report: Report) -> str:
         out.append(f"<h3>{_e(playbook)}</h3><svg width='720' height='{26 * len(rows)}'>"
                    f"{bars}</svg>")
     return "".join(out)
+
+
+def _every_day(report: Report) -> dict[str, dict[str, int]]:
+    """Every day of the run, with zeros where nothing was sent, so the axis is honest."""
+    days: dict[str, dict[str, int]] = {}
+    for ts in range(report.start - report.start % 86_400, report.end, 86_400):
+        day = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+        days[day] = report.sends_per_day.get(day, {})
+    for day, counts in report.sends_per_day.items():
+        days.setdefault(day, counts)
+    return dict(sorted(days.items()))
 
 
 def render_html(report: Report) -> str:
@@ -103,7 +121,7 @@ def render_html(report: Report) -> str:
 {report.customers:,} customers · {report.events:,} events · {report.enrollments:,} enrollments</p>
 {f"<p class='warn'>Skipped input rows: {_e(report.skipped)}</p><ul>{skipped}</ul>"
  if report.skipped else ""}
-<h2>Sends per channel per day (UTC)</h2>{_bars(report.sends_per_day)}
+<h2>Sends per channel per day (UTC)</h2>{_bars(_every_day(report))}
 <h2>Funnel by framework stage</h2>{_funnel_svg(report) or "<p class='muted'>No stages.</p>"}
 <h2>Goals</h2>{goals}
 <h2>Experiment arms</h2>{arms if report.arms else "<p class='muted'>No splits.</p>"}
