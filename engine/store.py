@@ -103,15 +103,6 @@ class Store:
         stored = set(conn.execute(stmt, rows).scalars())
         return [e for e in unique.values() if e.message_id in stored] + anonymous
 
-    def known_customers(self, ids: Iterable[str]) -> set[str]:
-        wanted = sorted(set(ids))
-        found: set[str] = set()
-        with self.engine.connect() as conn:
-            for part in chunks(wanted):
-                found.update(conn.execute(select(t.customers.c.id)
-                                          .where(t.customers.c.id.in_(part))).scalars())
-        return found
-
     # ------------------------------------------------------------------ playbook versions
     def deploy(self, project: m.Project, now: int, git_commit: str | None = None,
                ) -> dict[str, Version]:
