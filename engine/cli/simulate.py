@@ -111,7 +111,8 @@ def _emit(report: Report, output: str, out: Path | None) -> None:
               "event's day, 00:00 UTC). Earlier events are history: they count, trigger nothing.")
 @click.option("--days", type=click.IntRange(min=1), help="Days to simulate (default 30).")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Accepted for reproducibility; assignment is already deterministic.")
+              help="Accepted for scripts that pass one; it changes nothing: split arms are a "
+                   "hash of playbook, split and customer, so every run gives the same result.")
 @click.option("--format", "output", type=click.Choice(["text", "json", "html"]),
               default="text", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
