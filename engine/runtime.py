@@ -12,7 +12,7 @@ the virtual clock in `simulate` and `cadenza test`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,8 +77,12 @@ class Runtime:
         return max(spans, default=0)
 
     # ------------------------------------------------------------------ the primitive
-    def process(self, events: Sequence[Event], until: int) -> Stats:
-        """Store `events`, then handle everything pending or due up to `until`."""
+    def process(self, events: Sequence[Event], until: int,
+                after_batch: Callable[[], object] | None = None) -> Stats:
+        """Store `events`, then handle everything pending or due up to `until`.
+
+        `after_batch` runs after each committed batch (serve dispatches there, so the first
+        sends of a long tick do not wait for its last batch)."""
         stats = Stats()
         start = self.processed_until if self.processed_until is not None else until
         fresh = self.store.insert_events(events, received_at=until)
@@ -89,11 +93,13 @@ class Runtime:
             ids = self.store.work(until, self.batch_size * 4)
             if not ids or self._batch(ids, until, stats) == 0:
                 break  # nothing left, or what is left is another worker's right now
+            if after_batch is not None:
+                after_batch()
         self.processed_until = max(until, self.processed_until or until)
         return stats
 
-    def advance(self, now: int) -> Stats:
-        return self.process([], now)
+    def advance(self, now: int, after_batch: Callable[[], object] | None = None) -> Stats:
+        return self.process([], now, after_batch)
 
     def _synthetic(self, start: int, until: int, touched: set[str]) -> None:
         """Schedule fires and segment changes, stored as pending events with their claim."""

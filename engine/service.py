@@ -135,10 +135,15 @@ class Service:
             now = self.now()
             if self.runtime.refresh():  # a `cadenza apply` landed: run it, no restart
                 self.dispatcher.limits = self._limits()
-            stats = self.runtime.advance(now)
             sent = 0
-            while (n := self.dispatcher.dispatch(now)) > 0:
-                sent += n
+
+            def send_now() -> None:
+                nonlocal sent
+                while (n := self.dispatcher.dispatch(now)) > 0:
+                    sent += n
+
+            stats = self.runtime.advance(now, after_batch=send_now)
+            send_now()
             self.last_tick = time.time()
             metrics = metrics_of(self)  # made on first use, for the store in use then
             metrics.count_tick()
