@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cadenza.engine.render import RenderError, build_context, html_to_text, render_message
@@ -49,6 +49,9 @@ class Machine:
     versions: dict[int, Version]
     judge: Judge
     unsubscribe_base: str = "https://unsubscribe.invalid/"
+    # Per (playbook, trigger event): what a template context needs besides the customer.
+    _shapes: dict[tuple[str, str], tuple[frozenset[str], dict[str, list[str]]]] = field(
+        default_factory=dict)
 
     def zone(self, c: Customer) -> str:
         return c.timezone or self.project.timezone
@@ -259,20 +262,30 @@ class Machine:
                 names |= {f"{step.bind}.{p}" for p, t in props.items() if t.type == "timestamp"}
         return names
 
+    def _shape(self, e: Enrollment, pb: m.Playbook,
+               ) -> tuple[frozenset[str], dict[str, list[str]]]:
+        key = (pb.name, str(e.context.get("event_name", "")))
+        if key not in self._shapes:
+            bound = {s.bind: self._bound_props(pb, s.bind) for s in pb.steps
+                     if isinstance(s, m.WaitEventStep) and s.bind is not None}
+            self._shapes[key] = (frozenset(self._timestamps(e, pb)), bound)
+        return self._shapes[key]
+
     def _context(self, e: Enrollment, c: Customer, pb: m.Playbook) -> dict[str, Any]:
         # Declared but missing values render empty, as in Braze and Customer.io; names the
         # schema does not declare never get this far (the compiler rejects them: E038).
         schema = self.project.schema_
+        timestamps, bound_props = self._shape(e, pb)
         customer = {**dict.fromkeys(schema.customer), **c.row()}
         event = e.context.get("event")
         if event is not None:
             declared = schema.events.get(str(e.context.get("event_name", "")), {})
             event = {**dict.fromkeys(declared), **event}
-        bound = {name: {**dict.fromkeys(self._bound_props(pb, name)), **props}
+        bound = {name: {**dict.fromkeys(bound_props.get(name, [])), **props}
                  for name, props in e.context.get("bound", {}).items()}
         return build_context(customer, event, bound,
                              (pb.name, pb.title), f"{self.unsubscribe_base}{c.id}",
-                             zone=self.zone(c), timestamp_names=self._timestamps(e, pb))
+                             zone=self.zone(c), timestamp_names=timestamps)
 
     def _render(self, s: m.SendStep, e: Enrollment, c: Customer,
                 pb: m.Playbook) -> tuple[str | None, str]:
