@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import update
 
 from cadenza.connectors import Connector, Message
 from cadenza.connectors.ratelimit import TokenBucket
 from cadenza.connectors.retry import DeadLetter, Decision, Done, Hold, RetryIn, RetryPolicy
-from cadenza.engine import schema as t
 from cadenza.engine.store import Store
 
 log = structlog.get_logger("cadenza.dispatch")
@@ -108,7 +106,4 @@ class Dispatcher:
             return
         with self.store.engine.begin() as conn:
             for customer_id, channel in revoked:
-                column = {"email": "email_revoked", "sms": "sms_revoked"}.get(channel)
-                if column is not None:
-                    conn.execute(update(t.customers).where(t.customers.c.id == customer_id)
-                                 .values({column: True}))
+                Store.set_consent(conn, customer_id, channel, revoked=True)

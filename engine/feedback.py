@@ -20,7 +20,7 @@ from cadenza.connectors.events import DeliveryEvent, InboundSms
 from cadenza.engine import schema as t
 from cadenza.engine.runtime import Runtime
 from cadenza.engine.state import Event
-from cadenza.engine.store import dialect_insert
+from cadenza.engine.store import Store, dialect_insert
 
 STATUS = {"delivered": "delivered", "open": "opened", "click": "clicked",
           "bounce": "bounced", "dropped": "dropped", "spamreport": "spam",
@@ -76,16 +76,9 @@ def apply_delivery(runtime: Runtime, events: Sequence[DeliveryEvent], now: int) 
                 conn.execute(update(t.messages).where(t.messages.c.id == mid)
                              .values(status=new))
             if ev.revokes_consent or ev.restores_consent:
-                _consent(conn, customer, ev.channel, revoked=ev.revokes_consent)
+                Store.set_consent(conn, customer, ev.channel, revoked=ev.revokes_consent)
             out.applied += 1
     return out
-
-
-def _consent(conn: Connection, customer_id: str, channel: str, *, revoked: bool) -> None:
-    column = {"email": "email_revoked", "sms": "sms_revoked"}.get(channel)
-    if column is not None:
-        conn.execute(update(t.customers).where(t.customers.c.id == customer_id)
-                     .values({column: revoked}))
 
 
 def apply_inbound(runtime: Runtime, sms: InboundSms, now: int) -> list[str]:
@@ -97,7 +90,7 @@ def apply_inbound(runtime: Runtime, sms: InboundSms, now: int) -> list[str]:
             t.customers.c.phone == sms.from_number)).scalars())
         if sms.kind in ("opt_out", "opt_in"):
             for cid in customers:
-                _consent(conn, cid, "sms", revoked=sms.kind == "opt_out")
+                Store.set_consent(conn, cid, "sms", revoked=sms.kind == "opt_out")
     if sms.kind == "sms_reply" and customers:
         found = _NUMBER.search(sms.body)
         props: dict[str, object] = {"body": sms.body}

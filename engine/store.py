@@ -149,6 +149,14 @@ class Store:
         return sorted(first, key=lambda c: (first[c], c))[:limit]
 
     @staticmethod
+    def set_consent(conn: Connection, customer_id: str, channel: str, *, revoked: bool) -> None:
+        """Revoke (or restore) a customer's consent on a channel, for every playbook."""
+        column = {"email": "email_revoked", "sms": "sms_revoked"}.get(channel)
+        if column is not None:
+            conn.execute(update(t.customers).where(t.customers.c.id == customer_id)
+                         .values({column: revoked}))
+
+    @staticmethod
     def existing(conn: Connection, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for part in chunks(sorted(set(ids))):

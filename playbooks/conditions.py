@@ -47,7 +47,7 @@ def compile_cond(c: ast.Cond, scope: Scope, rep: Reporter) -> m.Cond:
         case ast.Not():
             return m.Negation(item=compile_cond(c.item, scope, rep))
         case ast.SegmentRef():
-            _check_segment(c.name, scope, rep)
+            check_segment(c.name, scope, rep)
             return m.InSegment(name=c.name.name)
         case ast.Compare():
             return _compare(c, scope, rep)
@@ -67,7 +67,7 @@ def compile_cond(c: ast.Cond, scope: Scope, rep: Reporter) -> m.Cond:
             return m.Truth(value=value)
 
 
-def _check_segment(name: ast.Ident, scope: Scope, rep: Reporter) -> None:
+def check_segment(name: ast.Ident, scope: Scope, rep: Reporter) -> None:
     if name.name not in scope.segments:
         rep.error("E011", scope.file, name.span,
                   f"unknown segment '{name.name}'{did_you_mean(name.name, scope.segments)}",

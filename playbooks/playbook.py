@@ -11,7 +11,7 @@ from cadenza.grammar import ast
 from cadenza.grammar.diagnostics import Span, did_you_mean
 from cadenza.playbooks import model as m
 from cadenza.playbooks import policies as pol
-from cadenza.playbooks.conditions import Scope, check_event, compile_cond
+from cadenza.playbooks.conditions import Scope, check_event, check_segment, compile_cond
 from cadenza.playbooks.flow import check_flow
 from cadenza.playbooks.report import Reporter
 from cadenza.playbooks.steps import WAIT_DAYS, StepContext, assign_ids, compile_step
@@ -204,7 +204,7 @@ def _entry(t: ast.Trigger, scope: Scope, proj: ProjectContext,
                 t.where, scope.with_event(props), rep)
             return m.EventEntry(event=t.event.name, where=where)
         case ast.SegmentTrigger():
-            _segment(t.segment, scope, rep)
+            check_segment(t.segment, scope, rep)
             return m.SegmentEntry(segment=t.segment.name)
         case ast.EveryTrigger():
             return _every(t, scope.file, proj, rep)
@@ -248,13 +248,6 @@ def _cron(t: ast.CronTrigger, file: str, proj: ProjectContext,
     return m.ScheduleEntry(cron=t.expr.value, zone=zone, text=f"cron {t.expr.raw}")
 
 
-def _segment(name: ast.Ident, scope: Scope, rep: Reporter) -> None:
-    if name.name not in scope.segments:
-        rep.error("E011", scope.file, name.span,
-                  f"unknown segment '{name.name}'{did_you_mean(name.name, scope.segments)}",
-                  hint="declare it with: segment NAME = CONDITION")
-
-
 def _exits(pb: ast.Playbook, scope: Scope, rep: Reporter) -> tuple[m.ExitRule, ...]:
     out: list[m.ExitRule] = []
     for x in pb.members:
@@ -264,7 +257,7 @@ def _exits(pb: ast.Playbook, scope: Scope, rep: Reporter) -> tuple[m.ExitRule, .
                 x.where, scope.with_event(props), rep)
             out.append(m.EventExit(event=x.event.name, where=where))
         elif isinstance(x, ast.ExitSegment):
-            _segment(x.segment, scope, rep)
+            check_segment(x.segment, scope, rep)
             out.append(m.SegmentExit(segment=x.segment.name))
     return tuple(out)
 
