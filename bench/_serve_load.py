@@ -17,6 +17,7 @@ import json
 import sys
 import threading
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +49,20 @@ def write_project(root: Path) -> Path:
     (project / "main.play").write_text(PLAYBOOK, encoding="utf-8")
     (project / "templates" / "x.liquid").write_text(TEMPLATE, encoding="utf-8")
     return project
+
+
+def wait_live(port: int, seconds: float = 60.0) -> None:
+    """Until `serve` on `port` answers /livez (raises its last error after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
 
 
 def customer_id(i: int) -> str:

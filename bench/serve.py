@@ -28,7 +28,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from _serve_load import (
     batch_body,
     message_id,
     post_batches,
+    wait_live,
     write_project,
 )
 
@@ -267,19 +267,6 @@ def baseline(url: str, n: int) -> dict:
 
 
 # ------------------------------------------------------------------ 3. ingest
-def _wait_live(port: int, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(0.1)
-
-
 def ingest(url: str, project: Path, log: Path, bodies: list[bytes], size: int,
            args: argparse.Namespace) -> dict:
     import _serve_load
@@ -292,7 +279,7 @@ def ingest(url: str, project: Path, log: Path, bodies: list[bytes], size: int,
             raise RuntimeError(f"the server did not start (exit code {proc.exitcode}); "
                                f"see {log}")
         port = parent.recv()
-        _wait_live(port)
+        wait_live(port)
         elapsed, calls = post_batches(port, WRITE_KEY, bodies, args.connections,
                                       args.ingest_seconds)
         parent.send("stop")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from .base import Channel, Delivered, Message, SendResult, wrong_channel
-from .redact import get_logger, redact_address
+from .redact import get_logger, redact_address, redact_text
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -35,7 +35,7 @@ class ConsoleConnector:
         ids = " ".join(f"{key}={value}" for key, value in sorted(message.metadata.items()))
         line = (
             f"[console:{self.name}] {message.channel} {message.message_id} -> "
-            f"{redact_address(message.to)} {ids}".rstrip()
+            f"{self._recipient(message)} {ids}".rstrip()
         )
         with self._lock:
             provider_id = f"console-{next(self._counter)}"
@@ -44,3 +44,10 @@ class ConsoleConnector:
             "connector.sent", provider_id=provider_id
         )
         return Delivered(provider_id)
+
+    def _recipient(self, message: Message) -> str:
+        """A task's queue and title are the team's, not a customer's: shown whole, so a local
+        run shows who must do what; every address is redacted."""
+        if self.name == "task" and message.text is not None:
+            return f'queue "{message.to}": {redact_text(message.text)}'
+        return redact_address(message.to)

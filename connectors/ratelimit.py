@@ -41,6 +41,9 @@ class TokenBucket:
         """Take ``tokens`` now if available; never waits."""
         return self.wait_time(tokens, take=True) == 0.0
 
+    def settle(self) -> None:
+        """Nothing to do: a token is spent when taken, not when its request finishes."""
+
     def wait_time(self, tokens: float = 1.0, *, take: bool = False) -> float:
         """Seconds until ``tokens`` are available (0.0 if now); ``take`` them when 0.0."""
         if tokens > self.capacity:

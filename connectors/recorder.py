@@ -36,6 +36,10 @@ class RecorderConnector:
     channel: Channel
     script: Iterable[SendResult] = ()
     by_recipient: Mapping[str, SendResult] = field(default_factory=dict)
+    # False: count calls but keep no message (a simulation's millions of sends are in the
+    # store already; kept here too they were the largest part of its memory).
+    keep: bool = True
+    _calls: int = field(default=0, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _queue: deque[SendResult] = field(default_factory=deque, init=False, repr=False)
     _sent: list[Sent] = field(default_factory=list, init=False, repr=False)
@@ -49,8 +53,10 @@ class RecorderConnector:
         if (mismatch := wrong_channel(self, message)) is not None:
             return mismatch
         with self._lock:
+            self._calls += 1
             result = self._next_result(message)
-            self._sent.append(Sent(message, result))
+            if self.keep:
+                self._sent.append(Sent(message, result))
         get_logger(self.name, self.channel, message_id=message.message_id).info(
             "connector.recorded", outcome=type(result).__name__.lower()
         )
@@ -61,7 +67,7 @@ class RecorderConnector:
             return self._queue.popleft()
         if message.to in self.by_recipient:
             return self.by_recipient[message.to]
-        return Delivered(f"recorded-{len(self._sent) + 1}")
+        return Delivered(f"recorded-{self._calls}")
 
     def push(self, *results: SendResult) -> None:
         """Script the next results, returned in order before any default."""

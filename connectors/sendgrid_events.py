@@ -113,6 +113,9 @@ def _parse(body: bytes) -> list[DeliveryEvent]:
         ) from None
     except UnicodeDecodeError:
         raise MalformedWebhookError("the SendGrid event webhook body is not UTF-8.") from None
+    except RecursionError:
+        raise MalformedWebhookError("the SendGrid event webhook body is nested too deeply to "
+                                    "be SendGrid's event array.") from None
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise MalformedWebhookError(
             "the SendGrid event webhook body is not a JSON array of event objects."
@@ -153,8 +156,11 @@ def _bounce(item: Mapping[str, Any]) -> Any:
 
 
 def _when(value: object) -> datetime | None:
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None  # not a time SendGrid could send: the event counts, undated
     return None
 
 

@@ -6,9 +6,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from cadenza.connectors import Connector, build_registry
 from cadenza.connectors.console import ConsoleConnector
-from cadenza.engine.db import open_engine, sqlite_url
+from cadenza.engine.db import StoreError, fatal_store_error, open_engine, sqlite_url
 from cadenza.engine.deploy import apply, source_hash
 from cadenza.engine.service import Service
 from cadenza.engine.settings import ServeSettings, SettingsError
@@ -53,10 +55,14 @@ def build_service(root: Path, settings: ServeSettings) -> Service:
                             "SQLite allows one writer.")
     store = Store(open_engine(database_url(root, settings)))
     # Serving a folder deploys it, as `cadenza apply` would (a no-op when already applied).
-    apply(store, loaded.project, source_hash(root, list(loaded.sources)), int(time.time()),
-          git_commit(root))
+    try:
+        apply(store, loaded.project, source_hash(root, list(loaded.sources)),
+              int(time.time()), git_commit(root))
+    except OperationalError as exc:  # e.g. a read-only or full SQLite file: say so, no trace
+        reason = fatal_store_error(exc.orig) or f"{exc.orig}"
+        raise StoreError(f"cannot deploy the project to the store: {reason}") from exc
     return Service(project=loaded.project, store=store, connectors=connectors(settings),
-                   batch_size=settings.batch_size)
+                   batch_size=settings.batch_size, lease_s=settings.lease_seconds)
 
 
 def git_commit(root: Path) -> str | None:

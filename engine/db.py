@@ -8,18 +8,52 @@ readers never wait. Database errors are translated at this boundary into `StoreE
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import weakref
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, insert, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
 from cadenza.engine.schema import SCHEMA_VERSION, meta, metadata
+from cadenza.engine.writegate import WriteGate
+
+GATE_TIMEOUT_S = 30.0  # as long as SQLite's own busy_timeout below
+_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
 
 
 class StoreError(Exception):
     """The store cannot be opened or used; the message says what to do."""
+
+
+# SQLite's primary result codes for faults no retry fixes: the operator must act.
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL = 8, 10, 13
+
+
+def fatal_store_error(exc: BaseException | None) -> str | None:
+    """A sentence for a store fault that retrying cannot fix (SQLite on a full or failing disk,
+    or a file it may not write), else None. PostgreSQL outages are not fatal: workers retry."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(code, int):
+        return None
+    name = getattr(exc, "sqlite_errorname", str(code))
+    if code & 0xFF in (_SQLITE_FULL, _SQLITE_IOERR):
+        return (f"the store's disk is full or failing (SQLite: {exc}, {name}); free space or "
+                "fix the disk, then start cadenza serve again: every transaction in the store "
+                "is whole or absent.")
+    if code & 0xFF == _SQLITE_READONLY:
+        return (f"the store is read-only (SQLite: {exc}, {name}); make the database file, "
+                "its -wal and -shm files and their folder writable by this user, then start "
+                "cadenza serve again.")
+    return None
+
+
+def write_gate(engine: Engine) -> WriteGate | None:
+    """The gate in front of a SQLite store's write lock (None for PostgreSQL)."""
+    return _GATES.get(engine)
 
 
 def sqlite_url(path: Path) -> str:
@@ -37,9 +71,45 @@ def _sqlite_setup(engine: Engine, *, durable: bool) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    gate = WriteGate()
+    _GATES[engine] = gate
+
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not gate.acquire(conn, GATE_TIMEOUT_S):
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
+                f"database is locked: this process's earlier transactions held it for "
+                f"{GATE_TIMEOUT_S:.0f} s"))
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            gate.release(conn)
+            raise
+
+    # The events fire before SQLAlchemy's own COMMIT/ROLLBACK; ending the transaction here
+    # first lets the gate open only when SQLite's lock is free (the driver's call after this
+    # finds no transaction and does nothing).
+    @event.listens_for(engine, "commit")
+    def _commit(conn: Any) -> None:
+        dbapi = conn.connection.dbapi_connection
+        try:
+            dbapi.commit()
+        except sqlite3.Error as exc:
+            # A COMMIT that fails (a full disk, an I/O error) must still open the gate, or
+            # every later transaction of this process waits for it in vain: undo, then raise
+            # it as SQLAlchemy would, so callers see a database error (the API answers 503).
+            with contextlib.suppress(sqlite3.Error):
+                dbapi.rollback()
+            raise DBAPIError.instance("COMMIT", None, exc, sqlite3.Error) from exc
+        finally:
+            gate.release(conn)
+
+    @event.listens_for(engine, "rollback")
+    def _rollback(conn: Any) -> None:
+        try:
+            conn.connection.dbapi_connection.rollback()
+        finally:
+            gate.release(conn)
 
 
 def open_engine(url: str, *, durable: bool = True) -> Engine:
@@ -57,6 +127,9 @@ def open_engine(url: str, *, durable: bool = True) -> Engine:
             engine = create_engine(url, pool_pre_ping=True)
         migrate(engine)
     except OperationalError as exc:
+        if (fatal := fatal_store_error(exc.orig)) is not None:
+            raise StoreError(f"cannot use the store at {parsed.render_as_string()}: "
+                             f"{fatal}") from exc
         raise StoreError(f"cannot open the store at {parsed.render_as_string(hide_password=True)}"
                          f": {exc.orig}. Check that the database exists and is reachable.") from exc
     except SQLAlchemyError as exc:

@@ -9,20 +9,27 @@ the recipient opted out revokes that channel's consent for the customer at once.
 
 from __future__ import annotations
 
+import math
 import os
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from cadenza.connectors import Connector, Message
-from cadenza.connectors.ratelimit import TokenBucket
 from cadenza.connectors.retry import DeadLetter, Decision, Done, Hold, RetryIn, RetryPolicy
+from cadenza.engine import faults
+from cadenza.engine.sendwindow import Limit
 from cadenza.engine.store import Store
 
 log = structlog.get_logger("cadenza.dispatch")
+# Channels never sent twice: each message is marked `sending`, committed, just before its
+# request, so after a crash only that one is in doubt (held as `unknown`) and the rest of the
+# claim goes back to pending. Email may repeat in its in-doubt window instead (no extra write).
+AT_MOST_ONCE = frozenset({"sms"})
 # Human tasks go out through a webhook connector (a CRM or ticket queue).
 CONNECTOR_CHANNEL = {"email": "email", "sms": "sms", "webhook": "webhook", "task": "webhook"}
 
@@ -35,11 +42,23 @@ class Dispatcher:
     sender: str | None = None
     # Per connector (or channel) name; a message over the limit stays pending for the next
     # round. The simulator passes none: virtual time has no rate to keep.
-    limits: Mapping[str, TokenBucket] = field(default_factory=dict)
+    limits: Mapping[str, Limit] = field(default_factory=dict)
     # On virtual time a message goes out at its own due moment, not at the end of the jump.
     virtual_time: bool = False
+    # Each outcome committed before the next send (and each SMS marked `sending` before its
+    # request), so a crash repeats at most the message in flight. A simulation or a playbook
+    # test has no crash to survive and no provider to call twice: it writes the outcomes of a
+    # round together (a commit per message was half of a simulation's time).
+    record_each: bool = True
     owner: str = field(default_factory=lambda: f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
     lease_s: int = 300
+    # The wall clock, on real time: retries are timed from the answer, not the tick's `now`.
+    clock: Callable[[], float] | None = None
+    # When a rate-limited connector frees up (epoch seconds), so the ticker comes back then.
+    resume_at: float | None = None
+    # Outcomes a database outage kept from being written: written first next time, so a sent
+    # message is not sent again when its lease runs out.
+    unrecorded: list[dict[str, Any]] = field(default_factory=list)
 
     def connector_for(self, row: Any) -> Connector:
         return self.connectors[row.connector or row.channel]
@@ -56,30 +75,88 @@ class Dispatcher:
 
     def dispatch(self, now: int, limit: int = 5000) -> int:
         """Send what is due; returns how many messages were attempted."""
+        self._record([])  # what an outage kept back, before claiming anything new
+        if self.clock is not None:  # a long tick's `now` is old: leases would start short
+            now = max(now, int(self.clock()))
         rows = self.store.claim_messages(now, limit, self.owner, self.lease_s)
+        claimed = time.monotonic()
+        if rows:
+            faults.hit("after_outbox_claim")
+        versions = self.store.versions_of({r.enrollment_id for r in rows})
         results: list[dict[str, Any]] = []
         revoked: list[tuple[str, str]] = []
         full: set[str] = set()
-        for row in rows:
+        for i, row in enumerate(rows):
             name = row.connector or row.channel
             bucket = self.limits.get(name)
+            if time.monotonic() - claimed > self.lease_s / 2:
+                # Slow sends (timeouts) or slow writes: hand the rest back while the lease
+                # still holds, or another worker would take them over and send them again.
+                results += [self._release(rest) for rest in rows[i:]]
+                break
             if name in full or (bucket is not None and not bucket.try_acquire()):
                 full.add(name)  # over the rate: hand it back for the next round
                 results.append(self._release(row))
                 continue
+            if (self.record_each and row.channel in AT_MOST_ONCE
+                    and not self.store.mark_sending(row.id, self.owner)):
+                continue  # the lease ran out and another worker holds it now: it sends it
             decision = self.policy.decide(self.connector_for(row).send(self.message(row)),
                                           row.attempts + 1)
+            if bucket is not None:
+                bucket.settle()
+            if isinstance(decision, Done):
+                faults.hit("after_provider_accept", row.channel)
             at = min(now, row.next_attempt_at) if self.virtual_time else now
-            results.append(self._result(row, decision, at))
+            results.append(self._result(row, decision, at, self._retry_at(decision, at)))
             log.info("message.dispatched", outcome=results[-1]["status"],
-                     playbook=row.playbook, enrollment=row.enrollment_id, step=row.node,
+                     playbook=row.playbook, version=versions.get(row.enrollment_id),
+                     enrollment=row.enrollment_id, step=row.node,
                      channel=row.channel, message_id=row.idempotency_key,
                      attempt=row.attempts + 1)
             if isinstance(decision, DeadLetter) and decision.opted_out:
                 revoked.append((row.customer_id, row.channel))
-        self.store.record_results(results, self.owner)
+            if self.record_each:
+                self._record_sent(results, rows, i + 1)
+        self._hold_until(full)
+        if self.record_each:
+            self._record([r for r in results if r["status"] == "pending"])  # handed back
+        else:
+            self._record(results)
         self._revoke(revoked)
         return sum(1 for r in results if r["status"] != "pending")
+
+    def _record_sent(self, results: list[dict[str, Any]], rows: Sequence[Any],
+                     rest: int) -> None:
+        """The last outcome, written before the next send: a crash then repeats only the
+        message in flight, not every message of the claim a provider already accepted. With
+        the store down, send nothing more; the unsent rest goes back to pending when it returns.
+        """
+        try:
+            self._record(results[-1:])
+        except Exception:
+            self.unrecorded += [r for r in results if r["status"] == "pending"]
+            self.unrecorded += [self._release(row) for row in rows[rest:]]
+            raise
+
+    def _record(self, results: list[dict[str, Any]]) -> None:
+        self.unrecorded.extend(results)
+        if self.unrecorded:
+            self.store.record_results(self.unrecorded, self.owner)  # raises: kept for next time
+            self.unrecorded = []
+
+    def _hold_until(self, full: set[str]) -> None:
+        waits = [self.limits[name].wait_time() for name in full if name in self.limits]
+        self.resume_at = time.time() + min(waits) if waits else None
+
+    def _retry_at(self, d: Decision, now: int) -> int | None:
+        """When a retry may go: on real time counted from the answer and rounded up, so a
+        Retry-After is never cut short by the tick's truncated (or stale) `now`."""
+        if not isinstance(d, RetryIn):
+            return None
+        if self.clock is None:
+            return now + int(d.delay_s)
+        return math.ceil(self.clock() + d.delay_s)
 
     @staticmethod
     def _release(row: Any) -> dict[str, Any]:
@@ -88,14 +165,14 @@ class Dispatcher:
                 "last_error": row.last_error, "sent_at": None}
 
     @staticmethod
-    def _result(row: Any, d: Decision, now: int) -> dict[str, Any]:
+    def _result(row: Any, d: Decision, now: int, retry_at: int | None) -> dict[str, Any]:
         base = {"mid": row.id, "attempts": row.attempts + 1, "provider_id": None,
                 "next_attempt_at": None, "last_error": None, "sent_at": None}
         match d:
             case Done():
                 return {**base, "status": "sent", "provider_id": d.provider_id, "sent_at": now}
             case RetryIn():
-                return {**base, "status": "failed", "next_attempt_at": now + int(d.delay_s)}
+                return {**base, "status": "failed", "next_attempt_at": retry_at}
             case DeadLetter():
                 return {**base, "status": "dead", "last_error": d.reason}
             case Hold():

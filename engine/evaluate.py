@@ -16,7 +16,8 @@ Three-valued logic, exactly as SQL has it, so both sides agree:
 
 Aggregates see the customer's events with `ts <= now` (and `ts >= now - window`); `count` of
 nothing is 0, `sum/avg/min/max/first/last` of nothing are `None`. Stored values are expected to
-conform to the schema; comparing values of different types raises `ValueError`.
+conform to the schema (the event API coerces or drops what does not); an ordering comparison
+of values of different types that slipped through is unknown, never an exception.
 """
 
 from __future__ import annotations
@@ -139,9 +140,11 @@ def _compare(op: str, left: Any, right: Any) -> Truth3:
         return None
     try:
         return _OPS[op](left, right)
-    except TypeError as exc:
-        raise ValueError(f"cannot compare {left!r} {op} {right!r}: the values have different "
-                         "types; check the data against the schema.") from exc
+    except TypeError:
+        # A value of the wrong type (a `when api` property is unchecked; old rows may predate
+        # a schema change) is unknown, like a missing one: raising here stopped every tick
+        # on the one bad row, for every customer.
+        return None
 
 
 def _one_of(value: Any, items: tuple[Const, ...]) -> Truth3:

@@ -29,7 +29,9 @@ STATUS = {"delivered": "delivered", "open": "opened", "click": "clicked",
 RANK = {"pending": 0, "failed": 0, "unknown": 1, "sent": 1, "delivered": 2, "opened": 3,
         "clicked": 4, "unsubscribed": 5, "spam": 5, "bounced": 6, "dropped": 6,
         "undelivered": 6, "dead": 6}
-_NUMBER = re.compile(r"-?\d+")
+# A score or a choice ("9", "-1"); longer digit runs (an order number, a pasted code) are text
+# and never reach int(), whose 4,300-digit limit would make a reply an error.
+_NUMBER = re.compile(r"(?<!\d)-?\d{1,15}(?!\d)")
 
 
 @dataclass
@@ -92,10 +94,16 @@ def apply_inbound(runtime: Runtime, sms: InboundSms, now: int) -> list[str]:
             for cid in customers:
                 Store.set_consent(conn, cid, "sms", revoked=sms.kind == "opt_out")
     if sms.kind == "sms_reply" and customers:
-        found = _NUMBER.search(sms.body)
         props: dict[str, object] = {"body": sms.body}
-        if found is not None:
-            props["number"] = int(found.group())
+        number = reply_number(sms.body)
+        if number is not None:
+            props["number"] = number
         runtime.process([Event(customer_id=cid, name="sms_reply", ts=now, properties=props,
                                message_id=f"{sms.event_id}:{cid}") for cid in customers], now)
     return customers
+
+
+def reply_number(body: str) -> int | None:
+    """The first number in an SMS reply ("9", "I'd say 7"), for `event.number` in playbooks."""
+    found = _NUMBER.search(body)
+    return None if found is None else int(found.group())

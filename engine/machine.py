@@ -90,7 +90,7 @@ class Machine:
             case m.WaitStep():
                 self._goto(e, s.next, t + s.seconds)
             case m.WaitUntilTimeStep():
-                self._goto(e, s.next, next_local_time(t, self.zone(c), s.days, s.minutes))
+                self._goto(e, s.next, self._clock_time(s, e, c, t))
             case m.WaitUntilAttrStep():
                 self._goto(e, s.next, self._attr_time(s, c, t))
             case m.WaitEventStep():
@@ -108,6 +108,16 @@ class Machine:
                 e.end("done", t, "end")
 
     # ------------------------------------------------------------------ waits and branches
+    def _clock_time(self, s: m.WaitUntilTimeStep, e: Enrollment, c: Customer, t: int) -> int:
+        u = next_local_time(t, self.zone(c), s.days, s.minutes)
+        # The step after this wait already ran at this very moment: a loop (`week: wait until
+        # monday 09:00 ... goto week`) whose steps took no time brought the customer back.
+        # This moment is used up; wait for the next one, or the loop would spin (and send)
+        # without pause.
+        if u == t and s.next is not None and f"{s.next}@{t}" in e.trail:
+            u = next_local_time(t + 1, self.zone(c), s.days, s.minutes)
+        return u
+
     @staticmethod
     def _attr_time(s: m.WaitUntilAttrStep, c: Customer, t: int) -> int:
         value = c.attributes.get(s.attribute)

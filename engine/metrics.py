@@ -35,7 +35,7 @@ DUE_LAG_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600
 # The outcome of a message's latest attempt, by its status now. Statuses after "sent"
 # (delivered, opened, bounced ... from provider feedback) all mean the attempt was accepted.
 LAST_ATTEMPT = {"failed": "retry", "dead": "dead", "unknown": "unknown"}
-IN_FLIGHT = ("pending", "sending")
+IN_FLIGHT = ("pending", "claimed", "sending")
 OUTCOMES = ("sent", "retry", "dead", "unknown")
 
 

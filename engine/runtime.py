@@ -12,12 +12,14 @@ the virtual clock in `simulate` and `cadenza test`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
+from cadenza.engine import faults
 from cadenza.engine.entries import SCHEDULE_EVENT, SEGMENT_EVENT, Entries
 from cadenza.engine.evaluate import Env, EventRecord, evaluate, reference_aggregate
 from cadenza.engine.machine import Machine, Version
@@ -27,6 +29,7 @@ from cadenza.engine.store import Store
 from cadenza.playbooks import model as m
 
 MAX_STEPS_PER_CUSTOMER = 10_000  # per call; a guard against a runaway loop
+MIN_BATCH = 10  # customers: below this a transaction's fixed queries dominate
 
 
 @dataclass
@@ -47,9 +50,15 @@ class Runtime:
     versions: dict[int, Version] = field(default_factory=dict)
     processed_until: int | None = None
     deployment: int | None = None  # the `cadenza apply` this runtime runs, if any
+    # When set, batches shrink or grow (up to `batch_size`) so that one takes about this long
+    # while `contended()` says others wait for the store (on SQLite a batch holds the only
+    # write lock, and event ingest waits behind it); uncontended, they grow back.
+    batch_seconds: float | None = None
+    contended: Callable[[], bool] | None = None
 
     def __post_init__(self) -> None:
         self._aggregated = aggregated_events(self.project)
+        self._max_batch = self.batch_size
 
     def refresh(self) -> bool:
         """Run the latest `cadenza apply` if it is not what runs now; True when it changed."""
@@ -91,12 +100,24 @@ class Runtime:
         while True:
             # Four batches' worth of candidates: concurrent workers lock successive shares.
             ids = self.store.work(until, self.batch_size * 4)
+            started = time.perf_counter()
             if not ids or self._batch(ids, until, stats) == 0:
                 break  # nothing left, or what is left is another worker's right now
+            self._resize(time.perf_counter() - started)
+            faults.hit("after_commit")
             if after_batch is not None:
                 after_batch()
         self.processed_until = max(until, self.processed_until or until)
         return stats
+
+    def _resize(self, elapsed: float) -> None:
+        if self.batch_seconds is None:
+            return
+        # At most halve or double per batch: one slow batch (a checkpoint) must not collapse it.
+        factor = min(2.0, max(0.5, self.batch_seconds / max(elapsed, 1e-4)))
+        if self.contended is not None and not self.contended():
+            factor = 2.0  # nobody waits: whole batches are cheaper per customer
+        self.batch_size = max(MIN_BATCH, min(self._max_batch, int(self.batch_size * factor)))
 
     def advance(self, now: int, after_batch: Callable[[], object] | None = None) -> Stats:
         return self.process([], now, after_batch)
@@ -129,6 +150,7 @@ class Runtime:
             owned = self.store.lock(conn, [i for i in ids if i not in gone], self.batch_size)
             if not owned:
                 return len(unknown)
+            faults.hit("after_claim")
             pending = self.store.pending_events(conn, owned, until)
             since = min([until, self.store.earliest_due(conn, owned) or until,
                          *(ev.ts for evs in pending.values() for _, ev in evs)])

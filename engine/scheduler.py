@@ -2,12 +2,17 @@
 
 The ticker job calls `Service.tick()` (run what is due, send the outbox), then moves its own
 next run to the next due instant when that is sooner than the regular interval. Ingesting an
-event wakes it at once. APScheduler reads the wall clock; the engine never does — it gets `now`
-from the service's clock, so the same engine runs on virtual time in `simulate` and tests.
+event wakes it at once; a wake that arrives while a tick runs makes that tick go round again
+instead of rescheduling a job that is still running (APScheduler would skip that run as "maximum
+number of running instances reached" and the wake would wait a whole interval).
+
+APScheduler reads the wall clock; the engine never does — it gets `now` from the service's
+clock, so the same engine runs on virtual time in `simulate` and tests.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -21,6 +26,18 @@ JOB = "tick"
 log = structlog.get_logger("cadenza.ticker")
 
 
+class _SkippedWhileRunning(logging.Filter):
+    """Drops APScheduler's "skipped: maximum number of running instances" for the ticker: a
+    tick that outlasts the interval keeps going round itself, so the skipped run loses nothing
+    and the warning would only teach operators to ignore warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkippedWhileRunning())
+
+
 class Ticker:
     def __init__(self, service: Service, interval: float) -> None:
         self.service = service
@@ -32,6 +49,9 @@ class Ticker:
         self._listener = threading.Thread(target=self._listen, name="cadenza-listen",
                                           daemon=True)
         self.ticks = 0
+        self._lock = threading.Lock()
+        self._running = False
+        self._again = False
 
     def start(self) -> None:
         self.scheduler.add_job(self._tick, "interval", seconds=self.interval, id=JOB,
@@ -72,7 +92,14 @@ class Ticker:
         while not self._stop.is_set():
             if self.service.wake.wait(timeout=1.0) and not self._stop.is_set():
                 self.service.wake.clear()
-                self._run_soon(datetime.now(UTC))
+                self._wake()
+
+    def _wake(self) -> None:
+        with self._lock:
+            if self._running:
+                self._again = True
+                return
+        self._run_soon(datetime.now(UTC))
 
     def _run_soon(self, when: datetime) -> None:
         job = self.scheduler.get_job(JOB)
@@ -80,18 +107,44 @@ class Ticker:
             job.modify(next_run_time=when)
 
     def _tick(self) -> None:
+        with self._lock:
+            self._running = True
+        try:
+            outcome = self._tick_once()
+            while outcome is not None and outcome[0] and not self._stop.is_set():
+                outcome = self._tick_once()
+        finally:
+            with self._lock:
+                self._running = False
+        if outcome is not None:  # after a failure the interval retries; the store may be down
+            self._schedule_next(outcome[1])
+
+    def _tick_once(self) -> tuple[bool, int | None] | None:
+        """One tick: whether it must go round again at once (woken meanwhile, or it did work
+        and more is due now) and the next due instant; None when it failed."""
+        with self._lock:
+            self._again = False
         began = time.monotonic()
         try:
             stats, sent = self.service.tick()
-        except Exception:  # a failed tick is retried by the next one; say why, keep running
+            due = self.service.next_due()
+        except Exception as exc:  # a failed tick is retried by the next one; say why, go on
             log.exception("tick.failed")
-            return
+            self.service.check_fatal(exc)  # unless no retry can help (a full disk)
+            return None
         self.ticks += 1
         if stats.steps or sent or stats.events:
             log.info("tick", customers=stats.customers, steps=stats.steps, sent=sent,
                      seconds=round(time.monotonic() - began, 3))
-        due = self.service.next_due()
+        due_now = bool(stats.steps or sent) and due is not None and due <= time.time()
+        with self._lock:
+            return self._again or due_now, due
+
+    def _schedule_next(self, due: int | None) -> None:
         if due is not None:
             at = datetime.fromtimestamp(due, UTC)
             if at < datetime.now(UTC) + timedelta(seconds=self.interval):
                 self._run_soon(max(at, datetime.now(UTC)))
+        resume = self.service.dispatcher.resume_at
+        if resume is not None:  # a rate limit held sends back: come back when it frees
+            self._run_soon(max(datetime.fromtimestamp(resume, UTC), datetime.now(UTC)))

@@ -140,7 +140,8 @@ messages = Table(
     Column("last_error", Text),
     Column("created_at", BigInteger, nullable=False),
     Column("sent_at", BigInteger),
-    # A worker sending the message holds it ("sending") until lease_until.
+    # A worker that claimed the message holds it ("claimed") until lease_until; an SMS is
+    # marked "sending" alone, just before its request, so a crash leaves in doubt only that one.
     Column("lease_owner", String(64)),
     Column("lease_until", BigInteger),
     Index("ix_messages_status_next", "status", "next_attempt_at"),

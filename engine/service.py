@@ -8,25 +8,27 @@ store until a worker handles it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text
+import structlog
+from sqlalchemy import Connection, event, select, text
 
 from cadenza.connectors import Connector
 from cadenza.connectors.events import DeliveryEvent, InboundSms
-from cadenza.connectors.ratelimit import TokenBucket
 from cadenza.engine import schema as t
 from cadenza.engine.dataload import BadValueError, coerce
-from cadenza.engine.db import schema_version
+from cadenza.engine.db import fatal_store_error, schema_version, write_gate
 from cadenza.engine.dispatch import Dispatcher
 from cadenza.engine.feedback import Applied, apply_delivery, apply_inbound
 from cadenza.engine.metrics import metrics_of
 from cadenza.engine.runtime import Runtime, Stats
 from cadenza.engine.schema import SCHEMA_VERSION
+from cadenza.engine.sendwindow import SendWindow
 from cadenza.engine.state import Event
 from cadenza.engine.store import Store, dialect_insert
 from cadenza.grammar.diagnostics import did_you_mean
@@ -35,6 +37,10 @@ from cadenza.playbooks import model as m
 Clock = Callable[[], float]
 CHANNEL = "cadenza_work"  # PostgreSQL LISTEN/NOTIFY channel: new events are waiting
 COLUMNS = ("email", "phone", "timezone")
+# A tick's transaction on SQLite holds the only write lock; ingest requests queue behind it
+# (engine/writegate.py), so its length bounds their latency. PostgreSQL locks rows, not the
+# database, and keeps whole batches.
+SQLITE_BATCH_SECONDS = 0.01
 
 
 @dataclass
@@ -43,28 +49,36 @@ class Service:
     store: Store
     connectors: Mapping[str, Connector]
     clock: Clock = time.time
-    batch_size: int = 500  # customers per transaction: short ones keep ingest latency low
+    batch_size: int = 500  # most customers per transaction (fewer on SQLite: see Runtime)
+    lease_s: int = 60  # how long an outbox claim holds before another worker takes it back
     wake: threading.Event = field(default_factory=threading.Event)
     last_tick: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # A store fault no retry fixes (SQLite on a full disk, a read-only file): the sentence,
+    # and what to do about it (`serve` stops the process, so a supervisor and an operator see).
+    fatal: str | None = None
+    on_fatal: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
+        event.listen(self.store.engine, "handle_error",
+                     lambda context: self.check_fatal(context.original_exception))
+        gate = write_gate(self.store.engine)
         self.runtime = Runtime(project=self.project, store=self.store,
-                               batch_size=self.batch_size)
+                               batch_size=self.batch_size,
+                               batch_seconds=None if gate is None else SQLITE_BATCH_SECONDS,
+                               contended=None if gate is None else lambda: gate.waiting() > 0)
         if not self.runtime.refresh():  # nothing applied yet: run the project as given
             self.runtime.deploy(self.now())
         self.dispatcher = Dispatcher(store=self.store, connectors=self.connectors,
-                                     limits=self._limits())
+                                     limits=self._limits(), lease_s=self.lease_s,
+                                     clock=self.clock)
 
     def now(self) -> int:
         return int(self.clock())
 
-    def _limits(self) -> dict[str, TokenBucket]:
-        out: dict[str, TokenBucket] = {}
-        for limit in self.project.defaults.rate_limits:
-            rate = limit.count / limit.per_s
-            out[limit.target] = TokenBucket(rate=rate, capacity=max(1.0, float(limit.count)))
-        return out
+    def _limits(self) -> dict[str, SendWindow]:
+        return {limit.target: SendWindow(limit.count, float(limit.per_s))
+                for limit in self.project.defaults.rate_limits}
 
     # ------------------------------------------------------------------ events in
     def ingest(self, events: list[Event]) -> int:
@@ -72,7 +86,7 @@ class Service:
         if not events:
             return 0
         now = self.now()
-        with self.store.engine.begin() as conn:
+        with self._writing() as conn:
             self._ensure_customers(conn, {e.customer_id for e in events}, now)
             fresh = self.store.insert_events_in(conn, events, now)
             if fresh and conn.dialect.name == "postgresql":
@@ -81,6 +95,16 @@ class Service:
         if fresh:
             self.wake.set()
         return len(fresh)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A transaction for the API's writes; a failed COMMIT never reaches handle_error."""
+        try:
+            with self.store.engine.begin() as conn:
+                yield conn
+        except Exception as exc:
+            self.check_fatal(exc)
+            raise
 
     def _ensure_customers(self, conn: Any, ids: set[str], now: int) -> None:
         rows = [{"id": cid, "attributes": {}, "email_revoked": False, "sms_revoked": False,
@@ -112,7 +136,7 @@ class Service:
 
     def _update_customer(self, cid: str, attrs: dict[str, Any], columns: dict[str, Any]) -> None:
         c = t.customers
-        with self.store.engine.begin() as conn:
+        with self._writing() as conn:
             self._ensure_customers(conn, {cid}, self.now())
             row = conn.execute(select(c.c.attributes).where(c.c.id == cid)
                                .with_for_update()).scalar_one()
@@ -155,9 +179,19 @@ class Service:
         return self.store.next_due()
 
     # ------------------------------------------------------------------ health
+    def check_fatal(self, exc: BaseException) -> None:
+        """Database errors pass here; one that needs an operator stops the service."""
+        reason = fatal_store_error(getattr(exc, "orig", None) or exc)
+        if reason is None or self.fatal is not None:
+            return
+        self.fatal = reason
+        structlog.get_logger("cadenza.store").error("store.fatal", reason=reason)
+        if self.on_fatal is not None:
+            self.on_fatal()
+
     def ready(self, stale_after: float) -> list[str]:
         """Problems that make this worker unready (empty when ready)."""
-        problems: list[str] = []
+        problems: list[str] = [] if self.fatal is None else [self.fatal]
         try:
             with self.store.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select,
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from cadenza.engine import faults
 from cadenza.engine import schema as t
 from cadenza.engine.evaluate import EventRecord
 from cadenza.engine.machine import Version
@@ -348,9 +349,11 @@ class Store:
     def claim_messages(self, now: int, limit: int, owner: str, lease_s: int) -> list[Any]:
         """Take due messages for sending; several workers never take the same one.
 
-        A lease that ran out means its worker died mid-send: the provider may have the
-        message. Email goes back to pending (it may arrive twice: the documented in-doubt
-        window); SMS is at most once, so it becomes `unknown` and is never re-sent by itself.
+        A lease that ran out means its worker died mid-claim. Claimed messages it never tried
+        go back to pending. The provider may have the one it was sending: an email goes back to
+        pending too (it may arrive twice: the documented in-doubt window); an SMS, marked
+        `sending` just before its request, is at most once, so it becomes `unknown` and is
+        never re-sent by itself.
         """
         msg = t.messages
         with self.engine.begin() as conn:
@@ -359,10 +362,14 @@ class Store:
             def free(q: Any) -> Any:  # never wait on rows another worker is writing
                 return q.with_for_update(skip_locked=True) if pg else q
 
-            expired = free(select(msg.c.id).where(msg.c.status == "sending",
-                                                  msg.c.lease_until < now))
+            # Deliberately broken test builds (engine/faults.py) prove the crash trials fail.
+            lapsed = -1 if faults.broken("skip_lease_recovery") else now
+            at_most_once = "none" if faults.broken("resend_sms") else "sms"
+            expired = free(select(msg.c.id).where(msg.c.status.in_(("claimed", "sending")),
+                                                  msg.c.lease_until < lapsed))
             conn.execute(update(msg).where(msg.c.id.in_(expired.scalar_subquery()),
-                                           msg.c.channel == "sms").values(
+                                           msg.c.status == "sending",
+                                           msg.c.channel == at_most_once).values(
                 status="unknown", last_error="the worker sending it stopped; it may or may "
                 "not have been delivered", lease_owner=None, lease_until=None))
             conn.execute(update(msg).where(msg.c.id.in_(expired.scalar_subquery())).values(
@@ -371,21 +378,45 @@ class Store:
                                          msg.c.next_attempt_at <= now)
             due = free(due.order_by(msg.c.next_attempt_at, msg.c.id).limit(limit))
             rows = conn.execute(update(msg).where(msg.c.id.in_(due.scalar_subquery()))
-                                .values(status="sending", lease_owner=owner,
+                                .values(status="claimed", lease_owner=owner,
                                         lease_until=now + lease_s)
                                 .returning(*msg.c)).all()
         return sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
+
+    def versions_of(self, enrollment_ids: set[int]) -> dict[int, int]:
+        """Each enrollment's playbook version number, for the logs of its sends."""
+        if not enrollment_ids:
+            return {}
+        e, v = t.enrollments, t.playbook_versions
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(e.c.id, v.c.version)
+                                .join(v, v.c.id == e.c.version_id)
+                                .where(e.c.id.in_(sorted(enrollment_ids))))
+            return {int(i): int(n) for i, n in rows}
+
+    def mark_sending(self, message_id: int, owner: str) -> bool:
+        """Mark one claimed message as being sent, committed before its request; False when
+        the claim is no longer this worker's (its lease ran out and another took it)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(_MARK_SENDING, {"mid": message_id, "owner": owner})
+        return bool(done.rowcount == 1)
 
     def record_results(self, rows: list[dict[str, Any]], owner: str) -> None:
         """Outcomes of sends; a message whose lease another worker took over is left to it."""
         if not rows:
             return
-        msg = t.messages
-        stmt = update(msg).where(msg.c.id == bindparam("mid"),
-                                 msg.c.lease_owner == bindparam("owner")).values(
-            status=bindparam("status"), provider_id=bindparam("provider_id"),
-            attempts=bindparam("attempts"), next_attempt_at=bindparam("next_attempt_at"),
-            last_error=bindparam("last_error"), sent_at=bindparam("sent_at"),
-            lease_owner=None, lease_until=None)
         with self.engine.begin() as conn:
-            conn.execute(stmt, [{**r, "owner": owner} for r in rows])
+            conn.execute(_RECORD_RESULT, [{**r, "owner": owner} for r in rows])
+
+
+# Built once: dispatch writes each send's outcome in its own transaction (so a crash repeats at
+# most the message in flight), and building the statement cost more than running it.
+_RECORD_RESULT = update(t.messages).where(
+    t.messages.c.id == bindparam("mid"), t.messages.c.lease_owner == bindparam("owner")).values(
+    status=bindparam("status"), provider_id=bindparam("provider_id"),
+    attempts=bindparam("attempts"), next_attempt_at=bindparam("next_attempt_at"),
+    last_error=bindparam("last_error"), sent_at=bindparam("sent_at"),
+    lease_owner=None, lease_until=None)
+_MARK_SENDING = update(t.messages).where(
+    t.messages.c.id == bindparam("mid"), t.messages.c.lease_owner == bindparam("owner"),
+    t.messages.c.status == "claimed").values(status="sending")

@@ -108,7 +108,8 @@ def run_test(project: m.Project, test: m.PlaybookTest) -> Outcome:
         cid = str(row["id"])
         events = [Event(customer_id=cid, name=e.event, ts=_epoch(e.at),
                         properties=_props(project, e)) for e in test.events]
-        _drive(runtime, Dispatcher(store=store, connectors=recorders(), virtual_time=True),
+        _drive(runtime, Dispatcher(store=store, connectors=recorders(), virtual_time=True,
+                                   record_each=False),
                events, start, end)
         outcome = _read(store, test, cid)
         store.engine.dispose()

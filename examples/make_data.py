@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
 from typing import Any
+from zoneinfo import ZoneInfo
 
 HERE = Path(__file__).resolve().parent
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -403,6 +404,73 @@ def ab_split(rng: Random) -> tuple[list[Row], list[Event]]:
     return customers, events
 
 
+def review_request(rng: Random) -> tuple[list[Row], list[Event]]:
+    customers = base_customers(rng, "review_request", 36)
+    events: list[Event] = []
+    products = ["kettle", "toaster", "lamp", "mug set", "throw blanket", "vase"]
+    for c in customers:
+        c["email_opt_in"] = rng.random() < 0.85
+        c["sms_opt_in"] = "phone" in c and rng.random() < 0.5
+        for _ in range(rng.randrange(1, 3)):
+            delivered = moment(rng, START, END - timedelta(days=3))
+            order = f"o-{rng.randrange(10000, 99999)}"
+            events.append((delivered, c["id"], "order_delivered",
+                           {"order_id": order, "product_name": rng.choice(products)}))
+            if rng.random() < 0.2:  # some review before we ask
+                events.append((delivered + timedelta(hours=rng.randrange(2, 60)), c["id"],
+                               "review_submitted",
+                               {"order_id": order, "rating": rng.randrange(1, 6)}))
+            elif rng.random() < 0.5:  # others open the ask; a few review after it
+                asked = delivered + timedelta(days=3, hours=rng.randrange(0, 40))
+                events.append((asked, c["id"], "email_opened", {"template": "review-ask"}))
+                if rng.random() < 0.4:
+                    events.append((asked + timedelta(minutes=rng.randrange(1, 90)), c["id"],
+                                   "review_submitted",
+                                   {"order_id": order, "rating": rng.randrange(3, 6)}))
+    return customers, events
+
+
+def fitness_coach(rng: Random) -> tuple[list[Row], list[Event]]:
+    customers = base_customers(rng, "fitness_coach", 30)
+    events: list[Event] = []
+    for c in customers:
+        c["email_opt_in"] = rng.random() < 0.9
+        joined = moment(rng, START, START + timedelta(days=14))
+        events.append((joined, c["id"], "membership_started",
+                       {"plan": rng.choice(["monthly", "monthly", "yearly"])}))
+        if rng.random() < 0.6:
+            events.append((joined + timedelta(hours=rng.randrange(1, 60)), c["id"], "goal_set",
+                           {"workouts_per_week": rng.choice([2, 3, 3, 4])}))
+        keen = rng.random()  # how often this member trains
+        day = joined + timedelta(days=1)
+        while day < CUTOFF:
+            if rng.random() < keen * 0.7:
+                events.append((day + timedelta(minutes=rng.randrange(0, 600)), c["id"],
+                               "workout_logged", {"minutes": rng.choice([20, 30, 45, 60])}))
+            day += timedelta(days=1)
+        if rng.random() < 0.15:
+            events.append((moment(rng, joined + timedelta(days=7), END), c["id"],
+                           "membership_cancelled",
+                           {"reason": rng.choice(["price", "moving", "injury"])}))
+    return customers, events
+
+
+def birthday_club(rng: Random) -> tuple[list[Row], list[Event]]:
+    customers = base_customers(rng, "birthday_club", 40)
+    events: list[Event] = []
+    for c in customers:
+        c["email_opt_in"] = rng.random() < 0.85
+        # Midnight, in the customer's own zone, of a birthday in March or early April.
+        day = START.date() + timedelta(days=rng.randrange(1, 40))
+        local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(c["timezone"]))
+        c["next_birthday"] = ts(local)
+        if rng.random() < 0.3:  # a birthday purchase
+            events.append((local + timedelta(hours=rng.randrange(10, 150)), c["id"],
+                           "order_completed", {"order_id": f"o-{rng.randrange(10000, 99999)}",
+                                               "order_value": round(rng.uniform(15, 120), 2)}))
+    return customers, events
+
+
 PROJECTS: dict[str, Callable[[Random], tuple[list[Row], list[Event]]]] = {
     "cart_recovery": cart_recovery,
     "invoice_reminders": invoice_reminders,
@@ -413,6 +481,9 @@ PROJECTS: dict[str, Callable[[Random], tuple[list[Row], list[Event]]]] = {
     "mckinsey_cdj": mckinsey_cdj,
     "aidae": aidae,
     "ab_split": ab_split,
+    "review_request": review_request,
+    "fitness_coach": fitness_coach,
+    "birthday_club": birthday_club,
 }
 
 

@@ -27,6 +27,8 @@ def scan_comments(text: str) -> tuple[Comment, ...]:
     found: list[Comment] = []
     # Lark counts lines by "\n" only; splitlines() would also split on \f, \x85, \u2028 ...
     for number, line in enumerate(text.split("\n"), start=1):
+        if "#" not in line:  # most lines: skip the character-by-character scan
+            continue
         start = _comment_start(line)
         if start >= 0:
             found.append(Comment(text=line[start:].rstrip(), line=number, col=start + 1))

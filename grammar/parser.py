@@ -24,6 +24,8 @@ from lark.exceptions import UnexpectedEOF
 from cadenza.grammar import ast
 from cadenza.grammar.comments import scan_comments
 from cadenza.grammar.diagnostics import Diagnostic, Span
+from cadenza.grammar.fastpath import FallbackError, FastParser
+from cadenza.grammar.gcpause import gc_paused
 from cadenza.grammar.transformer import ToAst
 from cadenza.grammar.words import describe_expected, describe_token
 
@@ -69,6 +71,16 @@ def build_parser(*, strict: bool = False) -> Lark:
                 cache=False if strict else _cache_file())
 
 
+@functools.lru_cache(maxsize=1)
+def _fast_parser() -> FastParser | None:
+    """None if the grammar has grown a shape the fast path does not mirror (a test fails then);
+    cached either way, so a refusal costs once, not once per file."""
+    try:
+        return FastParser(build_parser(), MAX_TREE_DEPTH)
+    except FallbackError:
+        return None
+
+
 @dataclass
 class _Recovery:
     file: str
@@ -94,12 +106,12 @@ class _Recovery:
     def _on_token(self, error: UnexpectedToken) -> bool:
         token = error.token
         if token.type == "$END":
-            self.report(_token_diagnostic(self.file, error))
+            self.report(_token_diagnostic(self.file, error, self.lines))
             return False
         # Until the parser consumes a token past the last error, it is still lost in that
         # fault: later complaints are its echoes, not new mistakes.
         if not self.diagnostics or _consumed_since(error, self.last_error_line):
-            self.report(_token_diagnostic(self.file, error))
+            self.report(_token_diagnostic(self.file, error, self.lines))
         if token.type == "RBRACE" or (token.type in SYNC_TOKENS and self._starts_line(token)):
             _resync(error, token)
         return True  # the token is dropped unless _resync fed it
@@ -165,7 +177,39 @@ def _char_diagnostic(file: str, error: UnexpectedCharacters) -> Diagnostic:
     )
 
 
-def _token_diagnostic(file: str, error: UnexpectedToken) -> Diagnostic:
+# The forms of statements people most often get wrong, by their first word: a syntax error on
+# such a line shows them (Lark's "expected ':'" after a misread word names no real mistake).
+STATEMENT_FORMS = {
+    "wait": "wait forms: 'wait 3d', 'wait until 09:00', 'wait until monday 09:00' (the next "
+            "Monday; there is no 'next'), 'wait until ATTRIBUTE - 30d', 'wait for event E "
+            "[where C] [as NAME] timeout 2d [else -> label]'.",
+    "exit": "exit forms: 'exit when event E [where C]' (at once, whenever it arrives; no "
+            "'within'), 'exit when leaves segment S'.",
+    "goal": "goal form: 'goal NAME: event E [where C] within 7d'.",
+    "when": "entry forms: 'when event E [where C]', 'when enters segment S', 'when every "
+            "monday at 09:00 [in \"Europe/London\"]', 'when cron \"0 9 * * 1\" [in \"Zone\"]', "
+            "'when api'.",
+    "reenter": "re-entry forms: 'reenter never', 'reenter after 30d'.",
+    "cap": "cap form: 'cap email 2 per 7d [else skip|defer]'.",
+    "quiet": "quiet hours form: 'quiet hours [email|sms] 21:00-08:00'.",
+    "split": "split form: 'split NAME {', then one arm per line ('45% -> a', '45% -> b', "
+             "'holdout 10%'), then '}'; arms and holdout add up to 100.",
+    "send": "send forms: 'send email \"template\" [stage S]', 'send sms text \"...\"', "
+            "'send email text \"...\" subject \"...\"'.",
+}
+
+
+def _statement_hint(lines: list[str], line: int) -> str | None:
+    if not 1 <= line <= len(lines):
+        return None
+    words = lines[line - 1].split()
+    while words and words[0].endswith(":"):  # a label before the statement
+        words = words[1:]
+    return STATEMENT_FORMS.get(words[0]) if words else None
+
+
+def _token_diagnostic(file: str, error: UnexpectedToken,
+                      lines: list[str] | None = None) -> Diagnostic:
     token = error.token
     expected = describe_expected(error.accepts or error.expected)
     if token.type == "$END":
@@ -178,10 +222,11 @@ def _token_diagnostic(file: str, error: UnexpectedToken) -> Diagnostic:
     length = max(1, len(str(token)))
     span = Span(line=token.line or 1, col=token.column or 1, end_line=token.line or 1,
                 end_col=(token.column or 1) + length)
+    forms = _statement_hint(lines or [], span.line)
     return Diagnostic(
         code="E001", file=file, span=span,
         message=f"unexpected {describe_token(token)}; expected {expected}.",
-        hint="check the statement's spelling against docs/language.md.",
+        hint=forms or "check the statement's spelling against docs/language.md.",
     )
 
 
@@ -223,6 +268,29 @@ def decode(data: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
 def parse_text(text: str, file: str) -> tuple[ast.Document | None, list[Diagnostic]]:
     """Parse one file. After syntax errors the document holds what recovery kept, so later
     stages can still report their own findings; it is None only when nothing could be kept."""
+    text = text.removeprefix("\ufeff")
+    with gc_paused():
+        items = _fast_items(text)
+        if items is None:
+            # A syntax error, or input the fast path cannot vouch for: the stock parse owns
+            # recovery and every syntax diagnostic.
+            return parse_stock(text, file)
+        return ast.Document(file=file, items=items, comments=scan_comments(text)), []
+
+
+def _fast_items(text: str) -> tuple[ast.Item, ...] | None:
+    fast = _fast_parser()
+    if fast is None:
+        return None
+    try:
+        return fast.parse(text)
+    except FallbackError:
+        return None
+
+
+def parse_stock(text: str, file: str) -> tuple[ast.Document | None, list[Diagnostic]]:
+    """`parse_text` through Lark's own lexer and tree, with error recovery. Well-formed input
+    gives the same document as the fast path (tests/grammar/test_fastpath.py checks it)."""
     text = text.removeprefix("\ufeff")
     recovery = _Recovery(file=file, lines=text.split("\n"))
     tree: Tree[Token] | None = None

@@ -69,300 +69,306 @@ def timestamp_literal(tok: Token) -> ast.Literal:
 
 
 class ToAst:
-    """Each method receives (meta, children) for the rule of the same name.
+    """Each method receives (span, children) for the rule of the same name.
 
-    A plain post-order walk with a dispatch table: Lark's generic Transformer spends more
-    time finding and wrapping callbacks than the callbacks take. The parser bounds the tree's
-    depth first, so the recursion here is bounded too.
+    Two callers share these methods, so both build the same AST: `transform` walks a Lark
+    tree (the error-recovery path), and the fast path (grammar/fastpath.py) calls them from
+    the LALR parser's reductions. `transform` is a plain post-order walk with a dispatch table:
+    Lark's generic Transformer spends more time finding and wrapping callbacks than the
+    callbacks take. The parser bounds the tree's depth first, so the recursion is bounded too.
     """
 
     def __init__(self) -> None:
         self._dispatch: dict[str, Any] = {
             name: getattr(self, name) for name in dir(self)
-            if not name.startswith("_") and name != "transform"}
+            if not name.startswith("_") and name not in ("transform", "builder")}
 
     def transform(self, tree: Tree[Token]) -> Any:
         children = [self.transform(c) if isinstance(c, Tree) else c for c in tree.children]
-        return self._dispatch[tree.data](tree.meta, children)
+        return self._dispatch[tree.data](span_of(tree.meta), children)
 
-    def start(self, meta: Meta, items: list[ast.Item]) -> tuple[ast.Item, ...]:
+    def builder(self, rule: str) -> Any:
+        """The method for `rule` (a rule's alias or name), for callers outside a tree walk."""
+        return self._dispatch[rule]
+
+    def start(self, span: Span, items: list[ast.Item]) -> tuple[ast.Item, ...]:
         return tuple(i for i in items if i is not None)
 
     # ---------------------------------------------------------------- schema
-    def schema(self, meta: Meta, entries: list[Any]) -> ast.Schema:
-        return ast.Schema(entries=tuple(entries), span=span_of(meta))
+    def schema(self, span: Span, entries: list[Any]) -> ast.Schema:
+        return ast.Schema(entries=tuple(entries), span=span)
 
-    def customer_schema(self, meta: Meta, fields: list[ast.Field]) -> ast.CustomerSchema:
-        return ast.CustomerSchema(fields=tuple(fields), span=span_of(meta))
+    def customer_schema(self, span: Span, fields: list[ast.Field]) -> ast.CustomerSchema:
+        return ast.CustomerSchema(fields=tuple(fields), span=span)
 
-    def event_schema(self, meta: Meta, c: list[Any]) -> ast.EventSchema:
-        return ast.EventSchema(name=ident(c[0]), fields=tuple(c[1:]), span=span_of(meta))
+    def event_schema(self, span: Span, c: list[Any]) -> ast.EventSchema:
+        return ast.EventSchema(name=ident(c[0]), fields=tuple(c[1:]), span=span)
 
-    def field(self, meta: Meta, c: list[Any]) -> ast.Field:
+    def field(self, span: Span, c: list[Any]) -> ast.Field:
         type_name, members = c[1]
         return ast.Field(name=ident(c[0]), type_name=type_name, members=members,
-                         span=span_of(meta))
+                         span=span)
 
-    def simple_type(self, meta: Meta, c: list[Token]) -> tuple[ast.Ident, tuple[ast.Ident, ...]]:
+    def simple_type(self, span: Span, c: list[Token]) -> tuple[ast.Ident, tuple[ast.Ident, ...]]:
         return ident(c[0]), ()
 
-    def enum_type(self, meta: Meta, c: list[Token]) -> tuple[ast.Ident, tuple[ast.Ident, ...]]:
-        kw = ast.Ident(name="enum", span=span_of(meta))
+    def enum_type(self, span: Span, c: list[Token]) -> tuple[ast.Ident, tuple[ast.Ident, ...]]:
+        kw = ast.Ident(name="enum", span=span)
         return kw, tuple(ident(t) for t in c)
 
-    def segment_decl(self, meta: Meta, c: list[Any]) -> ast.SegmentDecl:
-        return ast.SegmentDecl(name=ident(c[0]), title=text(c[1]), cond=c[2], span=span_of(meta))
+    def segment_decl(self, span: Span, c: list[Any]) -> ast.SegmentDecl:
+        return ast.SegmentDecl(name=ident(c[0]), title=text(c[1]), cond=c[2], span=span)
 
-    def framework_decl(self, meta: Meta, c: list[Any]) -> ast.FrameworkDecl:
+    def framework_decl(self, span: Span, c: list[Any]) -> ast.FrameworkDecl:
         return ast.FrameworkDecl(name=ident(c[0]), title=text(c[1]),
-                                 stages=tuple(ident(t) for t in c[2:]), span=span_of(meta))
+                                 stages=tuple(ident(t) for t in c[2:]), span=span)
 
     # ---------------------------------------------------------------- policies
-    def defaults(self, meta: Meta, c: list[ast.Policy]) -> ast.Defaults:
-        return ast.Defaults(policies=tuple(c), span=span_of(meta))
+    def defaults(self, span: Span, c: list[ast.Policy]) -> ast.Defaults:
+        return ast.Defaults(policies=tuple(c), span=span)
 
-    def quiet_hours(self, meta: Meta, c: list[Any]) -> ast.QuietHours:
+    def quiet_hours(self, span: Span, c: list[Any]) -> ast.QuietHours:
         return ast.QuietHours(channel=opt_ident(c[0]), start=clock(c[1]), end=clock(c[2]),
-                              span=span_of(meta))
+                              span=span)
 
-    def send_window(self, meta: Meta, c: list[Any]) -> ast.SendWindow:
+    def send_window(self, span: Span, c: list[Any]) -> ast.SendWindow:
         return ast.SendWindow(channel=opt_ident(c[0]), days=c[1], start=clock(c[2]),
-                              end=clock(c[3]), span=span_of(meta))
+                              end=clock(c[3]), span=span)
 
-    def day_spec(self, meta: Meta, c: list[ast.DayRange]) -> tuple[ast.DayRange, ...]:
+    def day_spec(self, span: Span, c: list[ast.DayRange]) -> tuple[ast.DayRange, ...]:
         return tuple(c)
 
-    def day_range(self, meta: Meta, c: list[Any]) -> ast.DayRange:
-        return ast.DayRange(first=ident(c[0]), last=opt_ident(c[1]), span=span_of(meta))
+    def day_range(self, span: Span, c: list[Any]) -> ast.DayRange:
+        return ast.DayRange(first=ident(c[0]), last=opt_ident(c[1]), span=span)
 
-    def cap(self, meta: Meta, c: list[Any]) -> ast.Cap:
+    def cap(self, span: Span, c: list[Any]) -> ast.Cap:
         return ast.Cap(channel=ident(c[0]), count=number_literal(c[1]), per=duration(c[2]),
-                       action=opt_ident(c[3]), span=span_of(meta))
+                       action=opt_ident(c[3]), span=span)
 
-    def consent(self, meta: Meta, c: list[Any]) -> ast.Consent:
-        return ast.Consent(channel=ident(c[0]), cond=c[1], span=span_of(meta))
+    def consent(self, span: Span, c: list[Any]) -> ast.Consent:
+        return ast.Consent(channel=ident(c[0]), cond=c[1], span=span)
 
-    def rate_limit(self, meta: Meta, c: list[Any]) -> ast.RateLimit:
+    def rate_limit(self, span: Span, c: list[Any]) -> ast.RateLimit:
         return ast.RateLimit(target=ident(c[0]), count=number_literal(c[1]),
-                             per=duration(c[2]), span=span_of(meta))
+                             per=duration(c[2]), span=span)
 
-    def timezone(self, meta: Meta, c: list[Any]) -> ast.Timezone:
+    def timezone(self, span: Span, c: list[Any]) -> ast.Timezone:
         zone = text(c[0])
         assert zone is not None
-        return ast.Timezone(zone=zone, span=span_of(meta))
+        return ast.Timezone(zone=zone, span=span)
 
     # ---------------------------------------------------------------- playbook
-    def playbook(self, meta: Meta, c: list[Any]) -> ast.Playbook:
+    def playbook(self, span: Span, c: list[Any]) -> ast.Playbook:
         return ast.Playbook(name=ident(c[0]), title=text(c[1]), members=tuple(c[2:]),
-                            span=span_of(meta))
+                            span=span)
 
-    def framework_ref(self, meta: Meta, c: list[Any]) -> ast.FrameworkRef:
-        return ast.FrameworkRef(name=ident(c[0]), span=span_of(meta))
+    def framework_ref(self, span: Span, c: list[Any]) -> ast.FrameworkRef:
+        return ast.FrameworkRef(name=ident(c[0]), span=span)
 
-    def touch(self, meta: Meta, c: list[Any]) -> ast.Touch:
-        return ast.Touch(level=ident(c[0]), span=span_of(meta))
+    def touch(self, span: Span, c: list[Any]) -> ast.Touch:
+        return ast.Touch(level=ident(c[0]), span=span)
 
-    def owner(self, meta: Meta, c: list[Any]) -> ast.Owner:
+    def owner(self, span: Span, c: list[Any]) -> ast.Owner:
         owner = text(c[0])
         assert owner is not None
-        return ast.Owner(owner=owner, span=span_of(meta))
+        return ast.Owner(owner=owner, span=span)
 
-    def entry(self, meta: Meta, c: list[Any]) -> ast.Entry:
-        return ast.Entry(trigger=c[0], span=span_of(meta))
+    def entry(self, span: Span, c: list[Any]) -> ast.Entry:
+        return ast.Entry(trigger=c[0], span=span)
 
-    def event_trigger(self, meta: Meta, c: list[Any]) -> ast.EventTrigger:
-        return ast.EventTrigger(event=ident(c[0]), where=c[1], span=span_of(meta))
+    def event_trigger(self, span: Span, c: list[Any]) -> ast.EventTrigger:
+        return ast.EventTrigger(event=ident(c[0]), where=c[1], span=span)
 
-    def segment_trigger(self, meta: Meta, c: list[Any]) -> ast.SegmentTrigger:
-        return ast.SegmentTrigger(segment=ident(c[0]), span=span_of(meta))
+    def segment_trigger(self, span: Span, c: list[Any]) -> ast.SegmentTrigger:
+        return ast.SegmentTrigger(segment=ident(c[0]), span=span)
 
-    def every_trigger(self, meta: Meta, c: list[Any]) -> ast.EveryTrigger:
+    def every_trigger(self, span: Span, c: list[Any]) -> ast.EveryTrigger:
         return ast.EveryTrigger(day=ident(c[0]), at=clock(c[1]), zone=text(c[2]),
-                                span=span_of(meta))
+                                span=span)
 
-    def cron_trigger(self, meta: Meta, c: list[Any]) -> ast.CronTrigger:
+    def cron_trigger(self, span: Span, c: list[Any]) -> ast.CronTrigger:
         expr = text(c[0])
         assert expr is not None
-        return ast.CronTrigger(expr=expr, zone=text(c[1]), span=span_of(meta))
+        return ast.CronTrigger(expr=expr, zone=text(c[1]), span=span)
 
-    def api_trigger(self, meta: Meta, c: list[Any]) -> ast.ApiTrigger:
-        return ast.ApiTrigger(span=span_of(meta))
+    def api_trigger(self, span: Span, c: list[Any]) -> ast.ApiTrigger:
+        return ast.ApiTrigger(span=span)
 
-    def audience(self, meta: Meta, c: list[Any]) -> ast.Audience:
-        return ast.Audience(cond=c[0], span=span_of(meta))
+    def audience(self, span: Span, c: list[Any]) -> ast.Audience:
+        return ast.Audience(cond=c[0], span=span)
 
-    def reenter_never(self, meta: Meta, c: list[Any]) -> ast.Reenter:
-        return ast.Reenter(after=None, span=span_of(meta))
+    def reenter_never(self, span: Span, c: list[Any]) -> ast.Reenter:
+        return ast.Reenter(after=None, span=span)
 
-    def reenter_after(self, meta: Meta, c: list[Any]) -> ast.Reenter:
-        return ast.Reenter(after=duration(c[0]), span=span_of(meta))
+    def reenter_after(self, span: Span, c: list[Any]) -> ast.Reenter:
+        return ast.Reenter(after=duration(c[0]), span=span)
 
-    def exit_event(self, meta: Meta, c: list[Any]) -> ast.ExitEvent:
-        return ast.ExitEvent(event=ident(c[0]), where=c[1], span=span_of(meta))
+    def exit_event(self, span: Span, c: list[Any]) -> ast.ExitEvent:
+        return ast.ExitEvent(event=ident(c[0]), where=c[1], span=span)
 
-    def exit_segment(self, meta: Meta, c: list[Any]) -> ast.ExitSegment:
-        return ast.ExitSegment(segment=ident(c[0]), span=span_of(meta))
+    def exit_segment(self, span: Span, c: list[Any]) -> ast.ExitSegment:
+        return ast.ExitSegment(segment=ident(c[0]), span=span)
 
-    def goal(self, meta: Meta, c: list[Any]) -> ast.Goal:
+    def goal(self, span: Span, c: list[Any]) -> ast.Goal:
         return ast.Goal(name=ident(c[0]), event=ident(c[1]), where=c[2], within=duration(c[3]),
-                        span=span_of(meta))
+                        span=span)
 
-    def change_pin(self, meta: Meta, c: list[Any]) -> ast.ChangePolicy:
-        return ast.ChangePolicy(mode="pin", mappings=(), span=span_of(meta))
+    def change_pin(self, span: Span, c: list[Any]) -> ast.ChangePolicy:
+        return ast.ChangePolicy(mode="pin", mappings=(), span=span)
 
-    def change_drain(self, meta: Meta, c: list[Any]) -> ast.ChangePolicy:
-        return ast.ChangePolicy(mode="drain", mappings=(), span=span_of(meta))
+    def change_drain(self, span: Span, c: list[Any]) -> ast.ChangePolicy:
+        return ast.ChangePolicy(mode="drain", mappings=(), span=span)
 
-    def change_migrate(self, meta: Meta, c: list[ast.Mapping]) -> ast.ChangePolicy:
-        return ast.ChangePolicy(mode="migrate", mappings=tuple(c), span=span_of(meta))
+    def change_migrate(self, span: Span, c: list[ast.Mapping]) -> ast.ChangePolicy:
+        return ast.ChangePolicy(mode="migrate", mappings=tuple(c), span=span)
 
-    def mapping(self, meta: Meta, c: list[Token]) -> ast.Mapping:
-        return ast.Mapping(old=ident(c[0]), new=ident(c[1]), span=span_of(meta))
+    def mapping(self, span: Span, c: list[Token]) -> ast.Mapping:
+        return ast.Mapping(old=ident(c[0]), new=ident(c[1]), span=span)
 
     # ---------------------------------------------------------------- steps
-    def step_item(self, meta: Meta, c: list[Any]) -> ast.StepItem:
-        return ast.StepItem(label=opt_ident(c[0]), step=c[1], span=span_of(meta))
+    def step_item(self, span: Span, c: list[Any]) -> ast.StepItem:
+        return ast.StepItem(label=opt_ident(c[0]), step=c[1], span=span)
 
-    def send(self, meta: Meta, c: list[Any]) -> ast.Send:
+    def send(self, span: Span, c: list[Any]) -> ast.Send:
         template, inline, subject = c[1]
         return ast.Send(channel=ident(c[0]), template=template, inline=inline, subject=subject,
-                        via=c[2], stage=c[3], span=span_of(meta))
+                        via=c[2], stage=c[3], span=span)
 
-    def template_ref(self, meta: Meta, c: list[Token]) -> tuple[Any, ...]:
+    def template_ref(self, span: Span, c: list[Token]) -> tuple[Any, ...]:
         return text(c[0]), None, None
 
-    def inline_text(self, meta: Meta, c: list[Any]) -> tuple[Any, ...]:
+    def inline_text(self, span: Span, c: list[Any]) -> tuple[Any, ...]:
         return None, text(c[0]), text(c[1])
 
-    def via(self, meta: Meta, c: list[Token]) -> ast.Ident:
+    def via(self, span: Span, c: list[Token]) -> ast.Ident:
         return ident(c[0])
 
-    def stage(self, meta: Meta, c: list[Token]) -> ast.Ident:
+    def stage(self, span: Span, c: list[Token]) -> ast.Ident:
         return ident(c[0])
 
-    def task(self, meta: Meta, c: list[Any]) -> ast.Task:
+    def task(self, span: Span, c: list[Any]) -> ast.Task:
         title = text(c[0])
         assert title is not None
-        return ast.Task(title=title, queue=text(c[1]), stage=c[2], span=span_of(meta))
+        return ast.Task(title=title, queue=text(c[1]), stage=c[2], span=span)
 
-    def wait(self, meta: Meta, c: list[Token]) -> ast.Wait:
-        return ast.Wait(duration=duration(c[0]), span=span_of(meta))
+    def wait(self, span: Span, c: list[Token]) -> ast.Wait:
+        return ast.Wait(duration=duration(c[0]), span=span)
 
-    def wait_until_time(self, meta: Meta, c: list[Any]) -> ast.WaitUntilTime:
-        return ast.WaitUntilTime(day=opt_ident(c[0]), at=clock(c[1]), span=span_of(meta))
+    def wait_until_time(self, span: Span, c: list[Any]) -> ast.WaitUntilTime:
+        return ast.WaitUntilTime(day=opt_ident(c[0]), at=clock(c[1]), span=span)
 
-    def wait_until_attr(self, meta: Meta, c: list[Any]) -> ast.WaitUntilAttr:
+    def wait_until_attr(self, span: Span, c: list[Any]) -> ast.WaitUntilAttr:
         sign, offset = c[1] if c[1] is not None else (1, None)
-        return ast.WaitUntilAttr(path=c[0], sign=sign, offset=offset, span=span_of(meta))
+        return ast.WaitUntilAttr(path=c[0], sign=sign, offset=offset, span=span)
 
-    def plus(self, meta: Meta, c: list[Token]) -> tuple[int, ast.Duration]:
+    def plus(self, span: Span, c: list[Token]) -> tuple[int, ast.Duration]:
         return 1, duration(c[0])
 
-    def minus(self, meta: Meta, c: list[Token]) -> tuple[int, ast.Duration]:
+    def minus(self, span: Span, c: list[Token]) -> tuple[int, ast.Duration]:
         return -1, duration(c[0])
 
-    def wait_event(self, meta: Meta, c: list[Any]) -> ast.WaitEvent:
+    def wait_event(self, span: Span, c: list[Any]) -> ast.WaitEvent:
         timeout = None if c[3] is None else duration(c[3])
         return ast.WaitEvent(event=ident(c[0]), where=c[1], bind=opt_ident(c[2]),
-                             timeout=timeout, otherwise=opt_ident(c[4]), span=span_of(meta))
+                             timeout=timeout, otherwise=opt_ident(c[4]), span=span)
 
-    def branch(self, meta: Meta, c: list[Any]) -> ast.Branch:
-        return ast.Branch(arms=tuple(c[:-1]), otherwise=c[-1], span=span_of(meta))
+    def branch(self, span: Span, c: list[Any]) -> ast.Branch:
+        return ast.Branch(arms=tuple(c[:-1]), otherwise=c[-1], span=span)
 
-    def arm(self, meta: Meta, c: list[Any]) -> ast.Arm:
-        return ast.Arm(cond=c[0], target=ident(c[1]), span=span_of(meta))
+    def arm(self, span: Span, c: list[Any]) -> ast.Arm:
+        return ast.Arm(cond=c[0], target=ident(c[1]), span=span)
 
-    def else_arm(self, meta: Meta, c: list[Token]) -> ast.Ident:
+    def else_arm(self, span: Span, c: list[Token]) -> ast.Ident:
         return ident(c[0])
 
-    def split(self, meta: Meta, c: list[Any]) -> ast.Split:
+    def split(self, span: Span, c: list[Any]) -> ast.Split:
         return ast.Split(name=opt_ident(c[0]), arms=tuple(c[1:-1]), holdout=c[-1],
-                         span=span_of(meta))
+                         span=span)
 
-    def split_arm(self, meta: Meta, c: list[Token]) -> ast.SplitArm:
-        return ast.SplitArm(percent=number_literal(c[0]), target=ident(c[1]), span=span_of(meta))
+    def split_arm(self, span: Span, c: list[Token]) -> ast.SplitArm:
+        return ast.SplitArm(percent=number_literal(c[0]), target=ident(c[1]), span=span)
 
-    def holdout(self, meta: Meta, c: list[Token]) -> ast.Literal:
+    def holdout(self, span: Span, c: list[Token]) -> ast.Literal:
         return number_literal(c[0])
 
-    def update(self, meta: Meta, c: list[ast.Assignment]) -> ast.Update:
-        return ast.Update(assignments=tuple(c), span=span_of(meta))
+    def update(self, span: Span, c: list[ast.Assignment]) -> ast.Update:
+        return ast.Update(assignments=tuple(c), span=span)
 
-    def assignment(self, meta: Meta, c: list[Any]) -> ast.Assignment:
-        return ast.Assignment(name=ident(c[0]), value=c[1], span=span_of(meta))
+    def assignment(self, span: Span, c: list[Any]) -> ast.Assignment:
+        return ast.Assignment(name=ident(c[0]), value=c[1], span=span)
 
-    def goto(self, meta: Meta, c: list[Token]) -> ast.Goto:
-        return ast.Goto(target=ident(c[0]), span=span_of(meta))
+    def goto(self, span: Span, c: list[Token]) -> ast.Goto:
+        return ast.Goto(target=ident(c[0]), span=span)
 
-    def end(self, meta: Meta, c: list[Any]) -> ast.End:
-        return ast.End(span=span_of(meta))
+    def end(self, span: Span, c: list[Any]) -> ast.End:
+        return ast.End(span=span)
 
     # ---------------------------------------------------------------- tests
-    def test_decl(self, meta: Meta, c: list[Any]) -> ast.TestDecl:
+    def test_decl(self, span: Span, c: list[Any]) -> ast.TestDecl:
         name = text(c[0])
         assert name is not None
-        return ast.TestDecl(name=name, lines=tuple(c[1:]), span=span_of(meta))
+        return ast.TestDecl(name=name, lines=tuple(c[1:]), span=span)
 
-    def test_playbook(self, meta: Meta, c: list[Token]) -> ast.TestPlaybook:
-        return ast.TestPlaybook(name=ident(c[0]), span=span_of(meta))
+    def test_playbook(self, span: Span, c: list[Token]) -> ast.TestPlaybook:
+        return ast.TestPlaybook(name=ident(c[0]), span=span)
 
-    def test_customer(self, meta: Meta, c: list[Any]) -> ast.TestCustomer:
-        return ast.TestCustomer(pairs=tuple(p for p in c if p is not None), span=span_of(meta))
+    def test_customer(self, span: Span, c: list[Any]) -> ast.TestCustomer:
+        return ast.TestCustomer(pairs=tuple(p for p in c if p is not None), span=span)
 
-    def test_start(self, meta: Meta, c: list[Token]) -> ast.TestStart:
-        return ast.TestStart(at=timestamp_literal(c[0]), span=span_of(meta))
+    def test_start(self, span: Span, c: list[Token]) -> ast.TestStart:
+        return ast.TestStart(at=timestamp_literal(c[0]), span=span)
 
-    def test_event(self, meta: Meta, c: list[Any]) -> ast.TestEvent:
+    def test_event(self, span: Span, c: list[Any]) -> ast.TestEvent:
         pairs = tuple(p for p in c[2:] if p is not None)
         return ast.TestEvent(event=ident(c[0]), at=timestamp_literal(c[1]), pairs=pairs,
-                             span=span_of(meta))
+                             span=span)
 
-    def test_expect(self, meta: Meta, c: list[Any]) -> ast.TestExpect:
+    def test_expect(self, span: Span, c: list[Any]) -> ast.TestExpect:
         at = None if c[2] is None else timestamp_literal(c[2])
-        return ast.TestExpect(channel=ident(c[0]), template=text(c[1]), at=at, span=span_of(meta))
+        return ast.TestExpect(channel=ident(c[0]), template=text(c[1]), at=at, span=span)
 
-    def test_expect_nothing(self, meta: Meta, c: list[Any]) -> ast.TestExpect:
-        return ast.TestExpect(channel=None, template=None, at=None, span=span_of(meta))
+    def test_expect_nothing(self, span: Span, c: list[Any]) -> ast.TestExpect:
+        return ast.TestExpect(channel=None, template=None, at=None, span=span)
 
-    def test_until(self, meta: Meta, c: list[Token]) -> ast.TestUntil:
-        return ast.TestUntil(at=timestamp_literal(c[0]), span=span_of(meta))
+    def test_until(self, span: Span, c: list[Token]) -> ast.TestUntil:
+        return ast.TestUntil(at=timestamp_literal(c[0]), span=span)
 
-    def pair(self, meta: Meta, c: list[Any]) -> ast.Pair:
+    def pair(self, span: Span, c: list[Any]) -> ast.Pair:
         value = c[1] if isinstance(c[1], ast.Literal) else timestamp_literal(c[1])
-        return ast.Pair(name=ident(c[0]), value=value, span=span_of(meta))
+        return ast.Pair(name=ident(c[0]), value=value, span=span)
 
     # ---------------------------------------------------------------- conditions
-    def or_cond(self, meta: Meta, c: list[ast.Cond]) -> ast.Cond:
-        return c[0] if len(c) == 1 else ast.Or(items=tuple(c), span=span_of(meta))
+    def or_cond(self, span: Span, c: list[ast.Cond]) -> ast.Cond:
+        return c[0] if len(c) == 1 else ast.Or(items=tuple(c), span=span)
 
-    def and_cond(self, meta: Meta, c: list[ast.Cond]) -> ast.Cond:
-        return c[0] if len(c) == 1 else ast.And(items=tuple(c), span=span_of(meta))
+    def and_cond(self, span: Span, c: list[ast.Cond]) -> ast.Cond:
+        return c[0] if len(c) == 1 else ast.And(items=tuple(c), span=span)
 
-    def not_cond(self, meta: Meta, c: list[ast.Cond]) -> ast.Not:
-        return ast.Not(item=c[0], span=span_of(meta))
+    def not_cond(self, span: Span, c: list[ast.Cond]) -> ast.Not:
+        return ast.Not(item=c[0], span=span)
 
-    def segment_ref(self, meta: Meta, c: list[Token]) -> ast.SegmentRef:
-        return ast.SegmentRef(name=ident(c[0]), span=span_of(meta))
+    def segment_ref(self, span: Span, c: list[Token]) -> ast.SegmentRef:
+        return ast.SegmentRef(name=ident(c[0]), span=span)
 
-    def compare(self, meta: Meta, c: list[Any]) -> ast.Compare:
-        return ast.Compare(left=c[0], op=str(c[1]), right=c[2], span=span_of(meta))
+    def compare(self, span: Span, c: list[Any]) -> ast.Compare:
+        return ast.Compare(left=c[0], op=str(c[1]), right=c[2], span=span)
 
-    def in_list(self, meta: Meta, c: list[Any]) -> ast.InList:
-        return ast.InList(value=c[0], items=tuple(c[1:]), span=span_of(meta))
+    def in_list(self, span: Span, c: list[Any]) -> ast.InList:
+        return ast.InList(value=c[0], items=tuple(c[1:]), span=span)
 
-    def is_set(self, meta: Meta, c: list[Any]) -> ast.IsSet:
-        return ast.IsSet(value=c[0], negated=False, span=span_of(meta))
+    def is_set(self, span: Span, c: list[Any]) -> ast.IsSet:
+        return ast.IsSet(value=c[0], negated=False, span=span)
 
-    def is_not_set(self, meta: Meta, c: list[Any]) -> ast.IsSet:
-        return ast.IsSet(value=c[0], negated=True, span=span_of(meta))
+    def is_not_set(self, span: Span, c: list[Any]) -> ast.IsSet:
+        return ast.IsSet(value=c[0], negated=True, span=span)
 
-    def truthy(self, meta: Meta, c: list[Any]) -> ast.Truthy:
-        return ast.Truthy(value=c[0], span=span_of(meta))
+    def truthy(self, span: Span, c: list[Any]) -> ast.Truthy:
+        return ast.Truthy(value=c[0], span=span)
 
-    def path(self, meta: Meta, c: list[Token]) -> ast.Path:
-        return ast.Path(parts=tuple(ident(t) for t in c), span=span_of(meta))
+    def path(self, span: Span, c: list[Token]) -> ast.Path:
+        return ast.Path(parts=tuple(ident(t) for t in c), span=span)
 
-    def literal(self, meta: Meta, c: list[Token]) -> ast.Literal:
+    def literal(self, span: Span, c: list[Token]) -> ast.Literal:
         tok = c[0]
         span = token_span(tok)
         if tok.type == "STRING":
@@ -371,19 +377,19 @@ class ToAst:
             return ast.Literal(value=tok.type == "TRUE", raw=str(tok), span=span)
         return number_literal(tok)
 
-    def aggregate(self, meta: Meta, c: list[Any]) -> ast.Aggregate:
+    def aggregate(self, span: Span, c: list[Any]) -> ast.Aggregate:
         window = None if c[5] is None else duration(c[5])
         return ast.Aggregate(fn=c[0], event=ident(c[1]), prop=opt_ident(c[2]), where=c[3],
-                             window=window, span=span_of(meta))
+                             window=window, span=span)
 
-    def agg_fn(self, meta: Meta, c: list[Token]) -> str:
+    def agg_fn(self, span: Span, c: list[Token]) -> str:
         return str(c[0])
 
-    def ago(self, meta: Meta, c: list[Token]) -> ast.RelativeTime:
-        return ast.RelativeTime(duration=duration(c[0]), sign=-1, span=span_of(meta))
+    def ago(self, span: Span, c: list[Token]) -> ast.RelativeTime:
+        return ast.RelativeTime(duration=duration(c[0]), sign=-1, span=span)
 
-    def from_now(self, meta: Meta, c: list[Token]) -> ast.RelativeTime:
-        return ast.RelativeTime(duration=duration(c[0]), sign=1, span=span_of(meta))
+    def from_now(self, span: Span, c: list[Token]) -> ast.RelativeTime:
+        return ast.RelativeTime(duration=duration(c[0]), sign=1, span=span)
 
-    def now(self, meta: Meta, c: list[Token]) -> ast.RelativeTime:
-        return ast.RelativeTime(duration=None, sign=0, span=span_of(meta))
+    def now(self, span: Span, c: list[Token]) -> ast.RelativeTime:
+        return ast.RelativeTime(duration=None, sign=0, span=span)

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from cadenza.grammar import ast
 from cadenza.grammar.diagnostics import Span
+from cadenza.grammar.gcpause import gc_paused
 from cadenza.playbooks import model as m
 from cadenza.playbooks import policies as pol
 from cadenza.playbooks.conditions import Scope, compile_cond
@@ -83,6 +84,11 @@ def _defaults(docs: Sequence[ast.Document], schema: m.Schema, segments: frozense
 
 
 def compile_project(src: ProjectInput) -> tuple[m.Project, Reporter]:
+    with gc_paused():
+        return _compile_project(src)
+
+
+def _compile_project(src: ProjectInput) -> tuple[m.Project, Reporter]:
     rep = Reporter()
     docs = src.documents
     schema = build_schema(_decls(docs, ast.Schema), rep)

@@ -89,7 +89,9 @@ def _check_comparable(c: ast.Compare, lt: m.AttrType, rt: m.AttrType, left: m.Va
         _check_enum_member(enum_t, other, other_ast, scope, rep)
         if c.op not in ("==", "!="):
             rep.error("E020", scope.file, c.span,
-                      f"'{c.op}' cannot order enum values; use == or != (or 'in [...]').")
+                      f"'{c.op}' cannot order enum values; use == or != (or 'in [...]').",
+                      hint=f"enum members have no order: list the ones you mean, as in "
+                           f"'{_text(c.left)} in [...]'.")
         return
     if lt.type != rt.type:
         rep.error("E020", scope.file, c.span,
@@ -123,7 +125,8 @@ def _in_list(c: ast.InList, scope: Scope, rep: Reporter) -> m.OneOf:
             _check_enum_member(t, const, lit, scope, rep)
         elif lit_t.type != t.type:
             rep.error("E020", scope.file, lit.span,
-                      f"the list item {lit.raw} is a {lit_t}, but '{_text(c.value)}' is a {t}.")
+                      f"the list item {lit.raw} is a {lit_t}, but '{_text(c.value)}' is a {t}.",
+                      hint=f"every item of the list must be a {t}.")
     return m.OneOf(value=value, items=tuple(items))
 
 
@@ -223,11 +226,14 @@ def _aggregate_type(a: ast.Aggregate, props: dict[str, m.AttrType] | None, scope
         if a.prop is not None:
             rep.error("E020", scope.file, a.prop.span,
                       f"{a.fn}() takes an event, not a property: write "
-                      f"'{a.fn}({a.event.name} ...)'.")
+                      f"'{a.fn}({a.event.name} ...)'.",
+                      hint="sum, avg, min and max take a property; count, first and last an "
+                           "event.")
         return NUMBER if a.fn == "count" else TIMESTAMP
     if a.prop is None:
         rep.error("E020", scope.file, a.span,
-                  f"{a.fn}() needs a number property: write '{a.fn}({a.event.name}.PROPERTY)'.")
+                  f"{a.fn}() needs a number property: write '{a.fn}({a.event.name}.PROPERTY)'.",
+                  hint=f"to count the events instead, write 'count({a.event.name} ...)'.")
         return NUMBER
     if props is None:
         return NUMBER
@@ -235,10 +241,14 @@ def _aggregate_type(a: ast.Aggregate, props: dict[str, m.AttrType] | None, scope
     if t is None:
         rep.error("E015", scope.file, a.prop.span,
                   f"unknown property '{a.prop.name}' of event '{a.event.name}'"
-                  f"{did_you_mean(a.prop.name, props)}")
+                  f"{did_you_mean(a.prop.name, props)}",
+                  hint=f"'{a.event.name}' declares: {', '.join(sorted(props)) or 'nothing'}; "
+                       f"declare the property in the schema's event block.")
     elif t.type != "number":
         rep.error("E020", scope.file, a.prop.span,
-                  f"{a.fn}() needs a number property, but '{a.prop.name}' is a {t}.")
+                  f"{a.fn}() needs a number property, but '{a.prop.name}' is a {t}.",
+                  hint=f"pick a number property, or count the events: "
+                       f"'count({a.event.name} ...)'.")
     return NUMBER
 
 

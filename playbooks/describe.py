@@ -14,7 +14,10 @@ def duration(seconds: int) -> str:
     if seconds == 0:
         return "0s"
     parts = []
-    for unit, size in _UNITS:
+    days, seconds = divmod(seconds, 86400)
+    if days:  # weeks only when the days are whole weeks: 30d reads as 30d, not 4w2d
+        parts.append(f"{days // 7}w" if days % 7 == 0 else f"{days}d")
+    for unit, size in _UNITS[2:]:
         n, seconds = divmod(seconds, size)
         if n:
             parts.append(f"{n}{unit}")
@@ -113,3 +116,26 @@ def step(s: m.Step) -> str:
             return f"goto {s.target}"
         case m.EndStep():
             return "end"
+
+
+def entry(e: m.EntryRule) -> str:
+    """An entry rule as written: `when event x where ...`, `when every monday 09:00 (zone)`."""
+    match e:
+        case m.EventEntry():
+            where = "" if e.where is None else f" where {cond(e.where)}"
+            return f"when event {e.event}{where}"
+        case m.SegmentEntry():
+            return f"when enters segment {e.segment}"
+        case m.ScheduleEntry():
+            return f"when {e.text} ({e.zone})"
+        case m.ApiEntry():
+            return "when api"
+
+
+def exit_rule(x: m.ExitRule) -> str:
+    match x:
+        case m.EventExit():
+            where = "" if x.where is None else f" where {cond(x.where)}"
+            return f"exit when event {x.event}{where}"
+        case m.SegmentExit():
+            return f"exit when leaves segment {x.segment}"

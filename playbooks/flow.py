@@ -43,8 +43,12 @@ def _can_end(edges: dict[str, list[str | None]]) -> set[str]:
 
 def _waitless_cycle(steps: dict[str, m.Step], edges: dict[str, list[str | None]],
                     ) -> list[str] | None:
-    """A cycle made only of steps that are not waits, if there is one (iterative DFS)."""
-    nodes = [sid for sid, s in steps.items() if s.kind not in m.WAIT_KINDS]
+    """A cycle made only of steps that are not waits, if there is one (iterative DFS).
+
+    `wait until ATTRIBUTE` does not count as a wait here: once the date has passed it goes on
+    at once, so a loop whose only wait it is would repeat (and send) without pause."""
+    nodes = [sid for sid, s in steps.items()
+             if s.kind not in m.WAIT_KINDS or isinstance(s, m.WaitUntilAttrStep)]
     inner = {sid: [t for t in edges[sid] if t is not None and t in nodes] for sid in nodes}
     color = dict.fromkeys(nodes, 0)
     for root in nodes:
@@ -100,9 +104,18 @@ def check_flow(pb: m.Playbook, span_of: SpanOf, rep: Reporter) -> None:
     cycle = _waitless_cycle(steps, edges)
     if cycle is not None:
         shown = " -> ".join([*cycle, cycle[0]])
-        rep.error("E032", pb.file, span_of(cycle[0]),
-                  f"the loop {shown} has no wait in it, so it would repeat without pause.",
-                  hint="put a 'wait' step inside the loop, or end it.")
+        dated = [sid for sid in cycle if isinstance(steps[sid], m.WaitUntilAttrStep)]
+        if dated:
+            rep.error("E032", pb.file, span_of(cycle[0]),
+                      f"the loop {shown} waits only at '{dated[0]}', a 'wait until' a date "
+                      "attribute, which does not pause once the date has passed, so the loop "
+                      "would repeat without pause.",
+                      hint="put a 'wait 1d', a 'wait until 09:00' or a 'wait for event ... "
+                           "timeout' inside the loop as well.")
+        else:
+            rep.error("E032", pb.file, span_of(cycle[0]),
+                      f"the loop {shown} has no wait in it, so it would repeat without pause.",
+                      hint="put a 'wait' step inside the loop, or end it.")
     if pb.exits:
         return  # an exit rule can end any path, loops included
     ending = _can_end(edges)

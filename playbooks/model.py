@@ -360,6 +360,20 @@ def successors(step: Step) -> tuple[str | None, ...]:
             return (step.next,)
 
 
+class Positions(Frozen):
+    """Where a playbook's header, entries, exits and own policies are written.
+
+    Only diagnostics that relate two playbooks need these; like `locations`, they are left out
+    of `semantic()`. `policies` is keyed "Cap:email", "QuietHours:sms", "QuietHours:*" (every
+    channel); a policy inherited from `defaults` has no key here.
+    """
+
+    header: Location | None = None
+    entries: tuple[Location, ...] = ()  # parallel to Playbook.entries
+    exits: tuple[Location, ...] = ()  # parallel to Playbook.exits
+    policies: dict[str, Location] = Field(default_factory=dict)
+
+
 class Playbook(Frozen):
     name: str
     title: str = ""
@@ -377,6 +391,7 @@ class Playbook(Frozen):
     steps: tuple[Step, ...]
     file: str
     locations: dict[str, Location] = Field(default_factory=dict)
+    positions: Positions = Positions()
 
     def step(self, step_id: str) -> Step:
         for s in self.steps:
@@ -386,7 +401,7 @@ class Playbook(Frozen):
 
     def semantic(self) -> dict[str, Any]:
         """The graph without positions: equal for playbooks that mean the same."""
-        return self.model_dump(exclude={"file", "locations"})
+        return self.model_dump(exclude={"file", "locations", "positions"})
 
 
 # ------------------------------------------------------------------ templates and tests

@@ -73,7 +73,8 @@ def compile_playbook(pb: ast.Playbook, file: str, proj: ProjectContext,
         entries=tuple(entries), audience=settings.audience, reenter_after_s=settings.reenter,
         exits=_exits(pb, scope, rep), goals=_goals(pb, scope, rep),
         policies=pol.merge(proj.defaults, own), change=settings.change or m.ChangePolicy(),
-        start=ids[0] if ids else None, steps=steps, file=file, locations=locations)
+        start=ids[0] if ids else None, steps=steps, file=file, locations=locations,
+        positions=_positions(pb, file, own))
     span_of = _span_lookup(items, ids, pb.name.span)
     if not items:
         rep.error("E031", file, pb.name.span, f"playbook '{pb.name.name}' has no steps.",
@@ -81,6 +82,19 @@ def compile_playbook(pb: ast.Playbook, file: str, proj: ProjectContext,
     check_flow(playbook, span_of, rep)
     _check_playbook(playbook, items, ids, scope, proj, rep)
     return playbook
+
+
+def _positions(pb: ast.Playbook, file: str, own: PolicyMap) -> m.Positions:
+    def at(span: Span) -> m.Location:
+        return m.Location(file=file, line=span.line, col=span.col)
+
+    return m.Positions(
+        header=at(pb.name.span),
+        entries=tuple(at(x.span) for x in pb.members if isinstance(x, ast.Entry)),
+        exits=tuple(at(x.span) for x in pb.members
+                    if isinstance(x, ast.ExitEvent | ast.ExitSegment)),
+        policies={f"{kind}:{channel or '*'}": at(p.span)
+                  for (kind, channel), (p, _) in own.items()})
 
 
 def _is_policy(x: ast.Member) -> bool:
@@ -345,4 +359,10 @@ def _check_templates(it: ast.StepItem, step: m.Step, scope: Scope, proj: Project
                       related=(where,))
         else:
             check_source(t.subject, vars_, where, (t.file, 2), f"the subject of {label}", rep)
+    elif t.subject is not None and step.channel in pol.CHANNELS:  # unknown: E016
+        rep.warning("W042", scope.file, send.template.span,
+                    f"{label} has a subject, but this step sends {step.channel}, which has "
+                    "none: the subject is never sent.",
+                    hint=f"use a template without a subject for {step.channel} (its whole text "
+                         "is the message), or send this one by email.")
     check_source(t.body, vars_, where, (t.file, t.body_line), label, rep)

@@ -47,7 +47,8 @@ def check_clock(c: ast.Clock, file: str, rep: Reporter) -> None:
 
 def check_positive(d: ast.Duration, file: str, rep: Reporter) -> None:
     if d.seconds <= 0:
-        rep.error("E021", file, d.span, f"the duration '{d.text}' must be longer than zero.")
+        rep.error("E021", file, d.span, f"the duration '{d.text}' must be longer than zero.",
+                  hint="write a number and a unit: 30m, 2h, 1d, 1w.")
 
 
 def day_numbers(days: Sequence[ast.DayRange], file: str, rep: Reporter) -> tuple[int, ...]:
@@ -65,9 +66,21 @@ def day_numbers(days: Sequence[ast.DayRange], file: str, rep: Reporter) -> tuple
     return tuple(sorted(out))
 
 
+# `wait until weekday 09:00` and `when every weekend` know these words; a send window takes a
+# range, so point at the range instead of guessing a day ("did you mean 'wednesday'?").
+DAY_GROUPS = {"weekday": "mon-fri", "weekdays": "mon-fri", "weekend": "sat-sun",
+              "weekends": "sat-sun"}
+
+
 def _day(name: ast.Ident, file: str, rep: Reporter) -> int | None:
     day = DAYS.get(name.name.lower())
-    if day is None:
+    group = DAY_GROUPS.get(name.name.lower())
+    if day is None and group is not None:
+        rep.error("E021", file, name.span,
+                  f"a send window takes days, not '{name.name}': write '{group}'.",
+                  hint="days are mon, tue, wed, thu, fri, sat, sun (or written out), as ranges "
+                       "(mon-fri) or lists (mon-wed, fri).")
+    elif day is None:
         rep.error("E021", file, name.span,
                   f"unknown day '{name.name}'{did_you_mean(name.name.lower(), DAYS)}",
                   hint="days are mon, tue, wed, thu, fri, sat, sun (or written out).")
@@ -77,7 +90,8 @@ def _day(name: ast.Ident, file: str, rep: Reporter) -> int | None:
 def _count(lit: ast.Literal, file: str, rep: Reporter) -> int:
     value = lit.value
     if not isinstance(value, float) or value != int(value) or value < 1:
-        rep.error("E021", file, lit.span, f"'{lit.raw}' must be a whole number of at least 1.")
+        rep.error("E021", file, lit.span, f"'{lit.raw}' must be a whole number of at least 1.",
+                  hint="write a count such as 1, 2 or 10.")
         return 1
     return int(value)
 
@@ -115,7 +129,9 @@ def _quiet(p: ast.QuietHours, file: str, rep: Reporter) -> m.QuietHours:
     check_clock(p.end, file, rep)
     if p.start.minutes == p.end.minutes:
         rep.error("E021", file, p.span,
-                  f"quiet hours {p.start.text}-{p.end.text} are empty: start and end are equal.")
+                  f"quiet hours {p.start.text}-{p.end.text} are empty: start and end are equal.",
+                  hint="write the quiet span, e.g. 21:00-08:00 (it may cross midnight), or "
+                       "remove the line.")
     return m.QuietHours(channel=_name(p.channel), start_min=p.start.minutes,
                         end_min=p.end.minutes)
 

@@ -7,6 +7,7 @@ templates in `templates/`, sample data in `data/`, and an optional `cadenza.toml
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cadenza.grammar import ast
 from cadenza.grammar.diagnostics import Diagnostic, Span
+from cadenza.grammar.gcpause import gc_paused
 from cadenza.grammar.parser import decode, parse_bytes
 from cadenza.playbooks import model as m
 from cadenza.playbooks.compiler import ProjectInput, compile_project
+from cadenza.playbooks.conflicts import find_conflicts
 from cadenza.playbooks.policies import valid_zone
 from cadenza.playbooks.templates import load_template
 
@@ -38,6 +41,7 @@ class LoadedProject:
     project: m.Project | None
     diagnostics: list[Diagnostic]
     sources: dict[str, str] = field(default_factory=dict)
+    documents: list[ast.Document] = field(default_factory=list)  # what each file parsed to
 
     @property
     def ok(self) -> bool:
@@ -58,12 +62,43 @@ def find_root(path: Path) -> Path:
 
 
 def play_files(root: Path) -> list[Path]:
+    """The project's .play files; a folder below with its own cadenza.toml is another project."""
+    return _own_files(root, _nested_roots(root))
+
+
+def project_roots(path: Path) -> list[Path]:
+    """The projects a path given on the command line names: a file's project; a directory
+    that is a project (cadenza.toml, or .play files of its own); and every project below it,
+    so `cadenza validate examples` checks each example on its own."""
+    if not path.is_dir():
+        return [find_root(path)]
+    nested = _nested_roots(path)
+    own = (path / CONFIG_FILE).is_file() or bool(_own_files(path, nested)) or not nested
+    return [path] * own + nested
+
+
+def _own_files(root: Path, nested: list[Path]) -> list[Path]:
     found = []
     for p in sorted(root.rglob("*.play")):
         rel = p.relative_to(root).parts[:-1]
-        if any(part in SKIP_DIRS or part.startswith(".") for part in rel):
+        if any(part in SKIP_DIRS or part.startswith(".") for part in rel) or not p.is_file():
+            continue  # a folder named `x.play` holds files; it is not one
+        if any(p.is_relative_to(n) for n in nested):
             continue
         found.append(p)
+    return found
+
+
+def _nested_roots(root: Path) -> list[Path]:
+    """Folders below `root` holding a cadenza.toml, outermost only."""
+    found: list[Path] = []
+    for config in sorted(root.rglob(CONFIG_FILE)):
+        folder = config.parent
+        rel = folder.relative_to(root).parts
+        if not rel or any(part in SKIP_DIRS or part.startswith(".") for part in rel):
+            continue
+        if not any(folder.is_relative_to(f) for f in found):
+            found.append(folder)
     return found
 
 
@@ -97,7 +132,13 @@ def _settings(root: Path) -> tuple[ProjectSettings, list[Diagnostic]]:
     return settings.model_copy(update={"name": settings.name or root.resolve().name}), []
 
 
-def load_project(path: Path) -> LoadedProject:
+def load_project(path: Path, buffers: Mapping[Path, str] | None = None) -> LoadedProject:
+    """`buffers`: unsaved editor texts by resolved path, read instead of those files on disk."""
+    with gc_paused():  # one pause for every file, the compiler and the checks
+        return _load_project(path, buffers)
+
+
+def _load_project(path: Path, buffers: Mapping[Path, str] | None) -> LoadedProject:
     root = find_root(path)
     settings, diagnostics = _settings(root)
     documents: list[ast.Document] = []
@@ -109,7 +150,8 @@ def load_project(path: Path) -> LoadedProject:
             message=f"no .play files were found in '{root}'.",
             hint="run 'cadenza init DIR' to start a project."))
     for file in files:
-        data = file.read_bytes()
+        text = buffers.get(file.resolve()) if buffers else None
+        data = file.read_bytes() if text is None else text.encode("utf-8")
         doc, found = parse_bytes(data, str(file))
         sources[str(file)] = data.decode("utf-8-sig", errors="replace")
         diagnostics.extend(found)
@@ -120,20 +162,39 @@ def load_project(path: Path) -> LoadedProject:
     project, rep = compile_project(ProjectInput(
         name=settings.name or root.name, root=str(root), timezone=settings.timezone,
         documents=documents, templates=templates))
-    diagnostics.extend(_without_echoes(rep.diagnostics, diagnostics))
-    diagnostics.sort(key=Diagnostic.sort_key)
+    diagnostics.extend(_without_echoes(rep.diagnostics, diagnostics, sources))
     failed = any(d.is_error for d in diagnostics)
+    if not failed:  # on a graph with errors, conflicts would be guesses about guesses
+        diagnostics.extend(find_conflicts(project))
+    diagnostics.sort(key=Diagnostic.sort_key)
     return LoadedProject(root=root, project=None if failed else project,
-                         diagnostics=diagnostics, sources=sources)
+                         diagnostics=diagnostics, sources=sources, documents=documents)
 
 
 SYNTAX_CODES = frozenset({"E001", "E002", "E003", "E004"})
 
 
-def _without_echoes(found: list[Diagnostic], earlier: list[Diagnostic]) -> list[Diagnostic]:
-    """Drop findings on a line that already has a syntax error: recovery guessed there."""
+def _without_echoes(found: list[Diagnostic], earlier: list[Diagnostic],
+                    sources: Mapping[str, str]) -> list[Diagnostic]:
+    """Drop findings on a line that already has a syntax error: recovery guessed there. Also
+    "no entry" (E042) in a file whose broken line is a `when ...`: recovery skipped the entry
+    the author did write (`when every monday 10:00`), and the syntax error says what to fix."""
     broken = {(d.file, d.span.line) for d in earlier if d.code in SYNTAX_CODES}
-    return [d for d in found if (d.file, d.span.line) not in broken]
+    lines = {file: text.splitlines() for file, text in sources.items()}
+    return [d for d in found if (d.file, d.span.line) not in broken
+            and not (d.code == "E042" and _broken_entry(d, broken, lines.get(d.file, [])))]
+
+
+def _broken_entry(d: Diagnostic, broken: set[tuple[str, int]], lines: list[str]) -> bool:
+    """A `when` line with a syntax error inside the playbook named at `d` (before the next
+    playbook starts)."""
+    for n in range(d.span.line + 1, len(lines) + 1):
+        text = lines[n - 1].lstrip()
+        if text.startswith("playbook "):
+            return False
+        if text.startswith("when ") and (d.file, n) in broken:
+            return True
+    return False
 
 
 def _templates(root: Path, diagnostics: list[Diagnostic],
@@ -143,7 +204,7 @@ def _templates(root: Path, diagnostics: list[Diagnostic],
     sources: dict[str, str] = {}
     if not folder.is_dir():
         return templates, sources
-    for path in sorted(folder.rglob("*.liquid")):
+    for path in sorted(p for p in folder.rglob("*.liquid") if p.is_file()):
         text, problems = decode(path.read_bytes(), str(path))
         diagnostics.extend(problems)
         if text is None:

@@ -17,19 +17,6 @@ def _node_id(step_id: str | None) -> str:
     return END if step_id is None else "s_" + re.sub(r"[^A-Za-z0-9_]", "_", step_id)
 
 
-def _entry_text(e: m.EntryRule) -> str:
-    match e:
-        case m.EventEntry():
-            where = "" if e.where is None else f" where {d.cond(e.where)}"
-            return f"when event {e.event}{where}"
-        case m.SegmentEntry():
-            return f"when enters segment {e.segment}"
-        case m.ScheduleEntry():
-            return f"{e.text} ({e.zone})"
-        case m.ApiEntry():
-            return "when api"
-
-
 def _label(s: m.Step) -> str:
     text = f"{s.id}: {d.step(s)}"
     stage = getattr(s, "stage", None)
@@ -77,7 +64,7 @@ def mermaid(pb: m.Playbook, frameworks: dict[str, m.Framework],
             highlight: Iterable[str] = ()) -> str:
     lines = ["flowchart TD"]
     for i, e in enumerate(pb.entries):
-        lines.append(f'  entry{i}[/"{_mermaid_text(_entry_text(e))}"/]')
+        lines.append(f'  entry{i}[/"{_mermaid_text(d.entry(e))}"/]')
         lines.append(f"  entry{i} --> {_node_id(pb.start)}")
     for s in pb.steps:
         lines.append(f"  {_node_id(s.id)}{_shape(s, _mermaid_text(_label(s)))}")
@@ -115,7 +102,7 @@ def dot(pb: m.Playbook, frameworks: dict[str, m.Framework]) -> str:
              '  node [fontname="Helvetica", shape=box, style="rounded,filled", '
              'fillcolor="#ffffff"];']
     for i, e in enumerate(pb.entries):
-        lines.append(f"  entry{i} [label={_dot_text(_entry_text(e))}, shape=parallelogram];")
+        lines.append(f"  entry{i} [label={_dot_text(d.entry(e))}, shape=parallelogram];")
         lines.append(f"  entry{i} -> {_node_id(pb.start)};")
     for s in pb.steps:
         shape = "diamond" if s.kind in ("branch", "split") else (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cadenza.grammar import ast
-from cadenza.grammar.diagnostics import did_you_mean
+from cadenza.grammar.diagnostics import Span, did_you_mean
 from cadenza.playbooks.model import AttrType, Schema
 from cadenza.playbooks.report import Reporter
 
@@ -35,15 +35,19 @@ def _field_type(f: ast.Field, file: str, rep: Reporter) -> AttrType | None:
 
 
 def _fields(fields: tuple[ast.Field, ...], known: dict[str, AttrType], what: str, file: str,
-            rep: Reporter) -> None:
+            rep: Reporter, where: dict[str, tuple[str, Span]]) -> None:
+    """`where`: the first declaration of each name (built-ins have none), for the note."""
     for f in fields:
         if f.name.name in known:
+            first = where.get(f"{what}:{f.name.name}")
             rep.error("E010", file, f.name.span,
                       f"{what} '{f.name.name}' is declared twice.",
                       hint="keep one declaration; built-in customer attributes are "
-                           "id, email, phone and timezone.")
+                           "id, email, phone and timezone.",
+                      related=(first,) if first else ())
             continue
         t = _field_type(f, file, rep)
+        where[f"{what}:{f.name.name}"] = (file, f.name.span)
         if t is not None:
             known[f.name.name] = t
 
@@ -51,17 +55,22 @@ def _fields(fields: tuple[ast.Field, ...], known: dict[str, AttrType], what: str
 def build_schema(schemas: list[tuple[str, ast.Schema]], rep: Reporter) -> Schema:
     customer: dict[str, AttrType] = dict(BUILTIN_CUSTOMER)
     events: dict[str, dict[str, AttrType]] = {k: dict(v) for k, v in BUILTIN_EVENTS.items()}
+    where: dict[str, tuple[str, Span]] = {}
     for file, schema in schemas:
         for entry in schema.entries:
             if isinstance(entry, ast.CustomerSchema):
-                _fields(entry.fields, customer, "customer attribute", file, rep)
+                _fields(entry.fields, customer, "customer attribute", file, rep, where)
                 continue
             if entry.name.name in events:
+                first = where.get(f"event:{entry.name.name}")
                 rep.error("E010", file, entry.name.span,
                           f"event '{entry.name.name}' is declared twice.",
-                          hint="merge the two declarations; 'sms_reply' is built in.")
+                          hint="merge the two declarations; 'sms_reply' is built in.",
+                          related=(first,) if first else ())
                 continue
+            where[f"event:{entry.name.name}"] = (file, entry.name.span)
             props: dict[str, AttrType] = {}
-            _fields(entry.fields, props, f"property of event '{entry.name.name}'", file, rep)
+            _fields(entry.fields, props, f"property of event '{entry.name.name}'", file, rep,
+                    where)
             events[entry.name.name] = props
     return Schema(customer=customer, events=events)

@@ -115,7 +115,8 @@ def _send(s: ast.Send, common: dict[str, str | None], ctx: StepContext) -> m.Sen
     check_channel(s.channel, ctx.file, ctx.rep)
     if s.channel.name != "email" and s.subject is not None:
         ctx.rep.error("E021", ctx.file, s.subject.span,
-                      f"only email has a subject; this step sends {s.channel.name}.")
+                      f"only email has a subject; this step sends {s.channel.name}.",
+                      hint="remove the subject: the whole text is the message.")
     if s.channel.name == "email" and s.inline is not None and s.subject is None:
         ctx.rep.error("E040", ctx.file, s.span, "an inline email needs a subject.",
                       hint='write: send email text "..." subject "..."')
@@ -208,7 +209,8 @@ def _update(s: ast.Update, common: dict[str, str | None], ctx: StepContext) -> m
                           hint="declare it in: schema { customer { NAME: TYPE } }")
         elif vt is not None and not _assignable(t, vt, value):
             ctx.rep.error("E020", ctx.file, a.value.span,
-                          f"'{a.name.name}' is a {t}, but the value given is a {vt}.")
+                          f"'{a.name.name}' is a {t}, but the value given is a {vt}.",
+                          hint=f"assign a {t} value.")
         out.append(m.Assign(attribute=a.name.name, value=value))
     return m.UpdateStep(**common, assignments=tuple(out))
 

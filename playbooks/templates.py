@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from liquid import BoundTemplate, Environment, StrictUndefined
-from liquid.exceptions import LiquidError
+from liquid.exceptions import LiquidError, TemplateNotFoundError
 
 from cadenza.grammar.diagnostics import Span, did_you_mean
 from cadenza.playbooks import model as m
@@ -79,7 +79,9 @@ class Vars:
         if names is None:
             return f"uses '{path}', but this playbook is not triggered by an event."
         if prop not in names:
-            return f"uses '{path}', which is not known{did_you_mean(prop, names)}"
+            # Suggest the whole path the author would write: 'reply.body', not 'body'.
+            whole = [f"{head}.{n}" for n in names]
+            return f"uses '{path}', which is not known{did_you_mean(f'{head}.{prop}', whole)}"
         return None
 
 
@@ -90,7 +92,11 @@ def analyse(source: str) -> tuple[tuple[str, ...], LiquidError | None]:
     template, exc = compile_source(source)
     if template is None:
         return (), exc
-    return tuple(sorted(template.global_variable_paths())), None
+    try:
+        paths = template.global_variable_paths()
+    except LiquidError as error:  # the analysis follows {% include %}: a missing one raises
+        return (), error
+    return tuple(sorted(paths)), None
 
 
 def compile_source(source: str) -> tuple[BoundTemplate | None, LiquidError | None]:
@@ -103,6 +109,8 @@ def compile_source(source: str) -> tuple[BoundTemplate | None, LiquidError | Non
 def _error_span(source: str, exc: LiquidError, first_line: int) -> Span:
     token = getattr(exc, "token", None)
     index = getattr(token, "start_index", 0) or 0
+    if not 0 <= index <= len(source):  # Liquid's end-of-input token has a negative index
+        index = len(source)
     before = source[:index]
     line = before.count("\n")
     col = index - (before.rfind("\n") + 1) + 1
@@ -110,7 +118,10 @@ def _error_span(source: str, exc: LiquidError, first_line: int) -> Span:
 
 
 def _message(exc: LiquidError) -> str:
-    return str(getattr(exc, "message", None) or exc).splitlines()[0].strip()
+    text = str(getattr(exc, "message", None) or exc).splitlines()[0].strip()
+    if isinstance(exc, TemplateNotFoundError):  # its message is the bare name
+        return f"it includes '{text}', and templates cannot include other templates"
+    return text
 
 
 def check_source(source: str, vars_: Vars, where: tuple[str, Span], origin: tuple[str, int],

@@ -13,6 +13,8 @@ from cadenza.playbooks.report import Reporter
 
 EXPECT_CHANNELS = (*CHANNELS, "task")
 Scalar = str | float | bool
+TIMESTAMP_HINT = ("write a real date and time: 2026-03-07T10:00Z (UTC), 2026-03-07T10:00 (in the "
+                  "test customer's zone) or 2026-03-07T10:00:00+01:00.")
 
 
 def to_utc(raw: str, zone: str) -> datetime:
@@ -24,7 +26,7 @@ def to_utc(raw: str, zone: str) -> datetime:
 
 
 def _scalar(pair: ast.Pair, t: m.AttrType | None, what: str, file: str,
-            rep: Reporter) -> Scalar:
+            rep: Reporter, of: str = "") -> Scalar:
     v = pair.value.value
     if t is None:
         return v
@@ -36,19 +38,24 @@ def _scalar(pair: ast.Pair, t: m.AttrType | None, what: str, file: str,
         t.type == "timestamp" and kind == "string")
     if not ok:
         rep.error("E020", file, pair.value.span,
-                  f"{what} '{pair.name.name}' is a {t}, but {pair.value.raw} is a {kind}.")
+                  f"{what} '{pair.name.name}'{of} is a {t}, but {pair.value.raw} is a {kind}.",
+                  hint=f"write a {t} value (strings in double quotes, true/false, numbers bare, "
+                       "timestamps as 2026-03-07T10:00Z).")
     return v
 
 
 def _pairs(pairs: tuple[ast.Pair, ...], known: dict[str, m.AttrType], what: str, file: str,
-           rep: Reporter) -> dict[str, Scalar]:
+           rep: Reporter, of: str = "") -> dict[str, Scalar]:
+    """`of` follows the name in messages: "property 'plan' of event 'signed_up'"."""
     out: dict[str, Scalar] = {}
     for p in pairs:
         t = known.get(p.name.name)
         if t is None:
+            names = ", ".join(sorted(known)) or "none"
             rep.error("E015", file, p.name.span,
-                      f"unknown {what} '{p.name.name}'{did_you_mean(p.name.name, known)}")
-        out[p.name.name] = _scalar(p, t, what, file, rep)
+                      f"unknown {what} '{p.name.name}'{of}{did_you_mean(p.name.name, known)}",
+                      hint=f"declare it in the schema, or use a declared one: {names}.")
+        out[p.name.name] = _scalar(p, t, what, file, rep, of)
     return out
 
 
@@ -65,12 +72,45 @@ class _TestBuilder:
         self.expects: list[m.Expectation] = []
 
     def time(self, lit: ast.Literal) -> datetime:
-        return to_utc(str(lit.value), self.zone)
+        try:
+            return to_utc(str(lit.value), self.zone)
+        except ValueError:
+            # Shaped like a timestamp but no real moment (2026-02-30): an error, not a crash.
+            self.rep.error("E021", self.file, lit.span,
+                           f"'{lit.raw}' is not a valid timestamp.", hint=TIMESTAMP_HINT)
+            return datetime.fromtimestamp(0, UTC)
 
-    def customer_zone(self) -> None:
+    def customer_zone(self, pairs: tuple[ast.Pair, ...]) -> None:
         zone = self.customer.get("timezone")
-        if isinstance(zone, str) and valid_zone(zone):
+        if not isinstance(zone, str):
+            return
+        if valid_zone(zone):
             self.zone = zone
+            return
+        span = next(p.value.span for p in pairs if p.name.name == "timezone")
+        self.rep.error("E021", self.file, span, f"unknown time zone '{zone}' for the test "
+                       "customer.", hint='use an IANA zone name such as "America/New_York" or '
+                       '"Europe/London".')
+        del self.customer["timezone"]  # the test still checks; it runs in the project's zone
+
+    def _zoned(self, pairs: tuple[ast.Pair, ...], known: dict[str, m.AttrType],
+               values: dict[str, Scalar]) -> dict[str, Scalar]:
+        """Timestamp values made absolute (UTC), like `at`: a time written without a zone
+        (`renewal_date = 2026-05-15T09:00`) is read in the test customer's zone, as the docs
+        promise; left as written, the engine would refuse it as zone-less."""
+        out = dict(values)
+        for p in pairs:
+            t, v = known.get(p.name.name), out.get(p.name.name)
+            if t is None or t.type != "timestamp" or not isinstance(v, str):
+                continue
+            try:
+                out[p.name.name] = to_utc(v, self.zone).isoformat()
+            except ValueError:
+                self.rep.error("E021", self.file, p.value.span,
+                               f"'{p.value.raw}' is not a valid timestamp for "
+                               f"'{p.name.name}'.",
+                               hint=TIMESTAMP_HINT)
+        return out
 
     def line(self, x: ast.TestLine, playbooks: dict[str, m.Playbook]) -> None:
         match x:
@@ -79,11 +119,14 @@ class _TestBuilder:
                 if x.name.name not in playbooks:
                     self.rep.error("E019", self.file, x.name.span,
                                    f"unknown playbook '{x.name.name}'"
-                                   f"{did_you_mean(x.name.name, playbooks)}")
+                                   f"{did_you_mean(x.name.name, playbooks)}",
+                                   hint=f"playbooks here: "
+                                        f"{', '.join(sorted(playbooks)) or 'none'}.")
             case ast.TestCustomer():
                 self.customer = _pairs(x.pairs, self.schema.customer, "customer attribute",
                                        self.file, self.rep)
-                self.customer_zone()
+                self.customer_zone(x.pairs)
+                self.customer = self._zoned(x.pairs, self.schema.customer, self.customer)
             case ast.TestStart():
                 self.start = self.time(x.at)
             case ast.TestUntil():
@@ -98,9 +141,12 @@ class _TestBuilder:
         if props is None:
             self.rep.error("E014", self.file, x.event.span,
                            f"unknown event '{x.event.name}'"
-                           f"{did_you_mean(x.event.name, self.schema.events)}")
+                           f"{did_you_mean(x.event.name, self.schema.events)}",
+                           hint="declare it in: schema { event NAME { ... } }")
             props = {}
-        values = _pairs(x.pairs, props, f"property of '{x.event.name}'", self.file, self.rep)
+        values = _pairs(x.pairs, props, "property", self.file, self.rep,
+                        of=f" of event '{x.event.name}'")
+        values = self._zoned(x.pairs, props, values)
         self.events.append(m.TestEvent(event=x.event.name, at=self.time(x.at),
                                        properties=values))
 
@@ -113,6 +159,13 @@ class _TestBuilder:
                            f"{did_you_mean(x.channel.name, EXPECT_CHANNELS)}",
                            hint=f"expect one of: {', '.join(EXPECT_CHANNELS)}.")
         template = None if x.template is None else x.template.value
+        if template is not None and not template.strip():
+            self.rep.error("E013", self.file, x.template.span if x.template else x.span,
+                           "an empty template name: an expectation names a template or none.",
+                           hint=f"write 'expect {x.channel.name}' to accept any "
+                                f"{x.channel.name} (an inline text has no template), or name "
+                                "the template.")
+            template = None
         at = None if x.at is None else self.time(x.at)
         self.expects.append(m.Expectation(channel=x.channel.name, template=template, at=at))
 

@@ -9,10 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+
+from cadenza.engine.cli.main import quiet_logs
 
 settings.register_profile("dev", deadline=None, max_examples=100,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -66,3 +69,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
+
+
+@pytest.fixture
+def quiet_cli_logs() -> Iterator[None]:
+    """Commands print reports, not logs — as under `cadenza`, whose main() sets this up; tests
+    that invoke the click group directly ask for it."""
+
+
+    saved = structlog.get_config()
+    quiet_logs()
+    yield
+    structlog.configure(**saved)

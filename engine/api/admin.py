@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -30,6 +31,7 @@ from cadenza.engine.api.events import (
     json_type,
     parse_json,
     read_body,
+    unstorable,
 )
 from cadenza.engine.api.events import unavailable as store_unavailable
 from cadenza.engine.entries import API_EVENT
@@ -40,6 +42,9 @@ from cadenza.grammar.diagnostics import did_you_mean
 from cadenza.playbooks import model as m
 
 RESERVED = ("kind", "playbook")  # the synthetic event's own keys
+# A fixed limit the document can state: with "enroll:<playbook>:" in front it fits the store's
+# 128-character column for playbook names up to 55 characters.
+MESSAGE_ID_LIMIT = 64
 TIMELINE_DEFAULT, TIMELINE_MAX = 200, 1000
 Json = dict[str, Any]
 # At one instant: in, then what the steps did, then out.
@@ -77,10 +82,14 @@ def enrollment_event(name: str, body: Any, now: int) -> Event:
         raise _bad(f"the body is a JSON {json_type(body)}; send "
                    '{"userId": ..., "properties": {...}}.')
     user = body.get("userId")
-    if isinstance(user, bool) or not isinstance(user, str | int) or user == "":
+    if isinstance(user, bool) or not isinstance(user, str | int | float) or user == "":
         raise _bad("the enrollment has no 'userId'; give the id of the customer to enrol.")
     if len(str(user)) > ID_LIMIT:
         raise _bad(f"the 'userId' has {len(str(user))} characters; the limit is {ID_LIMIT}.")
+    for key, text in (("userId", str(user)), ("messageId", body.get("messageId"))):
+        problem = unstorable(text) if isinstance(text, str) else None
+        if problem is not None:
+            raise _bad(f"the '{key}' has {problem}; remove it.")
     props = body.get("properties", {})
     if not isinstance(props, dict):
         raise _bad(f"the 'properties' is a JSON {json_type(props)}; it must be an object.")
@@ -88,16 +97,25 @@ def enrollment_event(name: str, body: Any, now: int) -> Event:
     if clash:
         raise _bad(f"the properties use the reserved name '{clash[0]}'; rename it (Cadenza "
                    f"keeps {' and '.join(repr(k) for k in RESERVED)} for itself).")
-    message_id = body.get("messageId")
-    if message_id is not None:
-        if not isinstance(message_id, str) or not message_id:
-            raise _bad("the 'messageId' must be a non-empty string.")
-        message_id = f"enroll:{name}:{message_id}"
-        if len(message_id) > ID_LIMIT:
-            raise _bad(f"the 'messageId' is too long; keep it under {ID_LIMIT - 8 - len(name)} "
-                       "characters.")
-    return Event(customer_id=str(user), name=API_EVENT, ts=now, message_id=message_id,
+    return Event(customer_id=str(user), name=API_EVENT, ts=now,
+                 message_id=_message_id(name, body.get("messageId")),
                  properties={**props, "kind": "api", "playbook": name})
+
+
+def _message_id(name: str, given: Any) -> str | None:
+    """The stored message id, `enroll:<playbook>:<messageId>`, or None without one."""
+    if given is None:
+        return None
+    if not isinstance(given, str) or not given:
+        raise _bad("the 'messageId' must be a non-empty string.")
+    if len(given) > MESSAGE_ID_LIMIT:
+        raise _bad(f"the 'messageId' has {len(given)} characters; the limit is "
+                   f"{MESSAGE_ID_LIMIT}.")
+    stored = f"enroll:{name}:{given}"
+    if len(stored) > ID_LIMIT:  # only with a playbook name over 55 characters
+        raise _bad(f"the 'messageId' is too long for playbook '{name}'; keep it under "
+                   f"{ID_LIMIT - 8 - len(name)} characters.")
+    return stored
 
 
 def timeline(conn: Connection, customer: str, limit: int) -> Json | None:
@@ -201,7 +219,9 @@ class AdminApi:
         try:
             self.auth.check(request)
             limit = _limit(request)
-            found = await run_in_threadpool(self._read, customer, limit)
+            # An id no column can hold is no customer's; asking PostgreSQL would be a 503.
+            found = None if unstorable(customer) else await run_in_threadpool(
+                self._read, customer, limit)
         except ApiError as exc:
             return error_response(exc, "Bearer")
         except SQLAlchemyError:
@@ -217,9 +237,19 @@ class AdminApi:
             return timeline(conn, customer, limit)
 
 
+class AnyText(PathConvertor):
+    """`path`, across line breaks too: a customer id (any Segment userId) may hold any
+    character, and `.` alone stops at a newline, which made such customers unreachable."""
+
+    regex = "(?s:.*)"
+
+
+register_url_convertor("anytext", AnyText())  # Starlette keeps convertors in one registry
+
+
 def routes(service: Service, settings: ServeSettings) -> list[BaseRoute]:
     """Enrollments by API and the customer timeline, behind the admin key."""
     api = AdminApi(service, BearerAuth(settings.admin_key.get_secret_value()))
     return [Route("/v1/playbooks/{name}/enrollments", api.enroll, methods=["POST"]),
-            Route("/v1/customers/{customer_id:path}/timeline", api.customer_timeline,
+            Route("/v1/customers/{customer_id:anytext}/timeline", api.customer_timeline,
                   methods=["GET"])]

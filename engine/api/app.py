@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +24,14 @@ def create_app(service: Service, settings: ServeSettings, *, ticker: bool = True
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # The project, the compiled statements and the libraries live as long as the server:
+        # frozen, the collector's full passes skip them instead of pausing every request.
+        # Young objects die young here (a request's parsed calls, a batch's rows): collecting
+        # after 50,000 allocations instead of 700 keeps the pauses out of the ingest tail
+        # (bench/serve.py: p99 55 -> 40 ms) for a bounded amount of extra garbage.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         running = Ticker(service, settings.tick_seconds) if ticker else None
         if running is not None:
             running.start()

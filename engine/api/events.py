@@ -31,7 +31,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cadenza.engine.service import Service
+from cadenza.engine import schema as t
+from cadenza.engine.api.eventschema import checked
+from cadenza.engine.service import COLUMNS, Service
 from cadenza.engine.settings import ServeSettings
 from cadenza.engine.state import Event
 from cadenza.engine.timing import parse_timestamp
@@ -40,6 +42,13 @@ CALL_LIMIT = 32 * 1024
 BATCH_LIMIT = 500 * 1024
 BATCH_ITEMS = 2_500
 ID_LIMIT = 128  # the store's column width for customer ids, event names and message ids
+# Epoch seconds the store and datetime can hold (0001-01-01 .. 9999-12-31): beyond them an
+# insert overflows the column, which is the client's mistake (400), not the store's (5xx).
+MIN_EPOCH, MAX_EPOCH = -62_135_596_800, 253_402_300_799
+# The customers table's widths for the traits identify keeps in their own columns.
+COLUMN_LIMITS = {key: getattr(t.customers.c[key].type, "length", None) or ID_LIMIT
+                 for key in COLUMNS}
+ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId")  # Segment allows numeric ids
 STORED = ("track", "page", "screen", "group", "alias")  # calls stored as events
 TYPES = ("track", "identify", *STORED[1:])
 Handler = Callable[[Request], Awaitable[Response]]
@@ -91,6 +100,10 @@ async def read_body(request: Request, limit: int, what: str) -> bytes:
         raise too_big
     if not inflater.eof:
         raise ApiError(400, "invalid_gzip", "the gzip body ends early; send the whole stream.")
+    if inflater.unused_data:  # a second member or junk: it would be dropped without a word
+        raise ApiError(400, "invalid_gzip", f"the gzip body has {len(inflater.unused_data)} "
+                       "bytes after the end of its stream; send one gzip stream and nothing "
+                       "after it.")
     return body
 
 
@@ -101,6 +114,7 @@ class Parsed:
 
     events: list[Event] = field(default_factory=list)
     identifies: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # where, id
+    tracks: list[tuple[int, str]] = field(default_factory=list)  # events[i] is a track; where
 
 
 def json_type(value: Any) -> str:
@@ -113,7 +127,7 @@ def json_type(value: Any) -> str:
     return names.get(type(value), "number")
 
 
-def parse_json(raw: bytes, expected: str) -> Any:
+def parse_json(raw: bytes, expected: str, content_type: str | None = None) -> Any:
     """The parsed body; raises ApiError (400) for bad JSON, including NaN and Infinity."""
     def refuse(constant: str) -> Any:
         raise ValueError(f"{constant} is not a JSON number")
@@ -121,29 +135,60 @@ def parse_json(raw: bytes, expected: str) -> Any:
         return json.loads(raw, parse_constant=refuse)
     except json.JSONDecodeError as exc:
         detail = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    except UnicodeDecodeError:
-        detail = "it is not UTF-8"
+    except UnicodeDecodeError as exc:
+        detail = (f"it is not {exc.encoding.upper()}: byte 0x{raw[exc.start]:02x} at offset "
+                  f"{exc.start}; encode the text as UTF-8")
+    except RecursionError:  # the parser recurses once per level: a 32 KB "[[[[..." would 500
+        detail = "it nests arrays or objects too deeply; keep it to a few levels"
     except ValueError as exc:
         detail = str(exc)
     raise ApiError(400, "invalid_json", f"the body is not valid JSON ({detail}); send "
-                   f"{expected}.")
+                   f"{expected}{_json_hint(raw, content_type)}.")
+
+
+def _json_hint(raw: bytes, content_type: str | None) -> str:
+    """What was probably wrong when a body is not JSON: undeclared gzip, another media type."""
+    if raw[:2] == b"\x1f\x8b":
+        return ", or declare gzip data with 'Content-Encoding: gzip'"
+    media = (content_type or "").partition(";")[0].strip().lower()
+    if media and media not in ("application/json", "text/plain") and not media.endswith("+json"):
+        return f" with 'Content-Type: application/json' (this body was sent as '{media}')"
+    return ""
 
 
 def _bad(message: str, code: str = "invalid_request") -> ApiError:
     return ApiError(400, code, message)
 
 
+def unstorable(text: str) -> str | None:
+    """Why the store cannot keep `text` in a text column (None when it can): PostgreSQL
+    refuses NUL characters and neither store can encode an unpaired surrogate, which as a
+    store error would answer 503 and make the client retry a request that can never work."""
+    if "\x00" in text:
+        return "a NUL character (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"an unpaired UTF-16 surrogate (\\u{ord(text[exc.start]):04x})"
+    return None
+
+
 def _text(call: Mapping[str, Any], key: str, where: str) -> str | None:
-    """A string (or number) field, None when absent or empty; refused past the column width."""
+    """A string field (ids may be numbers), None when absent or empty; refused past the column
+    width."""
     value = call.get(key)
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    allowed = str | int | float if key in ID_FIELDS else str
+    if isinstance(value, bool) or not isinstance(value, allowed):
         raise _bad(f"{where} has a '{key}' of type {json_type(value)}; "
                    f"'{key}' must be a string.")
     text = str(value)
     if len(text) > ID_LIMIT:
         raise _bad(f"{where} has a '{key}' of {len(text)} characters; the limit is {ID_LIMIT}.")
+    problem = unstorable(text)
+    if problem is not None:
+        raise _bad(f"{where} has a '{key}' with {problem}; remove it.")
     return text
 
 
@@ -158,23 +203,54 @@ def _object(call: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
 
 
 def _timestamp(call: Mapping[str, Any], where: str, now: int) -> int:
-    for key in ("timestamp", "originalTimestamp"):
-        value = call.get(key)
+    """`timestamp`, else `originalTimestamp`, else now; every one sent must be good."""
+    found = [_one_timestamp(call, key, where) for key in ("timestamp", "originalTimestamp")]
+    return next((ts for ts in found if ts is not None), now)
+
+
+def _one_timestamp(call: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = call.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str | int | float):
+        raise _bad(f"{where} has a '{key}' of type {json_type(value)}; give an "
+                   "ISO 8601 text such as '2026-03-07T10:00:00Z'.")
+    try:
+        ts = parse_timestamp(value)
+    except ValueError as exc:
+        reason = str(exc)
+        raise _bad(f"{where} has a bad '{key}': {reason[:1].lower()}{reason[1:]}") from None
+    # The number as sent, not floored: 253402300799.5 is past the schema's maximum too.
+    if not MIN_EPOCH <= (value if isinstance(value, int | float) else ts) <= MAX_EPOCH:
+        raise _bad(f"{where} has a '{key}' of {value!r} epoch seconds, outside the years "
+                   "1 to 9999; give seconds since 1970-01-01T00:00:00Z, not milliseconds.")
+    return ts
+
+
+def _traits(call: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """An identify's traits; those stored in their own text columns must fit them (PostgreSQL
+    refuses an over-long value, which as a store error would answer 503 'retry')."""
+    traits = _object(call, "traits", where)
+    for key in COLUMNS:
+        value = traits.get(key)
         if value is None:
             continue
-        if not isinstance(value, str | int | float):
-            raise _bad(f"{where} has a '{key}' of type {json_type(value)}; give an "
-                       "ISO 8601 text such as '2026-03-07T10:00:00Z'.")
-        try:
-            return parse_timestamp(value)
-        except ValueError as exc:
-            reason = str(exc)
-            raise _bad(f"{where} has a bad '{key}': {reason[:1].lower()}{reason[1:]}") from None
-    return now
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise _bad(f"{where} has a trait '{key}' of type {json_type(value)}; '{key}' must "
+                       "be a string.")
+        text, limit = str(value), COLUMN_LIMITS[key]
+        if len(text) > limit:
+            raise _bad(f"{where} has a trait '{key}' of {len(text)} characters; the limit is "
+                       f"{limit}.")
+        problem = unstorable(text)
+        if problem is not None:
+            raise _bad(f"{where} has a trait '{key}' with {problem}; remove it.")
+    return traits
 
 
 def _customer(call: Mapping[str, Any], kind: str, where: str) -> str:
-    customer = _text(call, "userId", where) or _text(call, "anonymousId", where)
+    user, anonymous = _text(call, "userId", where), _text(call, "anonymousId", where)
+    customer = user or anonymous  # both are checked: a bad one is refused even if unused
     if customer is None:
         raise _bad(f"{where} has neither 'userId' nor 'anonymousId'; {kind} calls need one "
                    "to know whose it is.")
@@ -215,13 +291,21 @@ def parse_call(call: Any, kind: str | None, where: str, now: int, into: Parsed) 
             raise _bad(f"{where} has no 'type'; give one of {', '.join(TYPES)}.")
         if kind not in TYPES:
             raise _bad(f"{where} has the type {kind!r}; give one of {', '.join(TYPES)}.")
+    elif call.get("type", kind) != kind:
+        # A call posted to the wrong endpoint would otherwise be stored as another kind.
+        raise _bad(f"{where} has the type {call['type']!r}, but /v1/{kind} takes {kind} "
+                   f"calls; drop 'type', or post it to /v1/batch.")
+    for key in ("context", "integrations"):  # not stored, but refused when not objects
+        _object(call, key, where)
     customer = _customer(call, kind, where)
     ts = _timestamp(call, where, now)
     message_id = _text(call, "messageId", where)
     if kind == "identify":
-        into.identifies.append((where, customer, _object(call, "traits", where)))
+        into.identifies.append((where, customer, _traits(call, where)))
         return
     name, properties = _event_of(call, kind, where)
+    if kind == "track":
+        into.tracks.append((len(into.events), where))
     into.events.append(Event(customer_id=customer, name=name, ts=ts, properties=properties,
                              message_id=message_id))
 
@@ -302,7 +386,7 @@ class EventApi:
         limit, what = (CALL_LIMIT, f"{kind} call") if kind else (BATCH_LIMIT, "batch")
         raw = await read_body(request, limit, what)
         try:
-            body = parse_json(raw, "one JSON object")
+            body = parse_json(raw, "one JSON object", request.headers.get("content-type"))
         except ApiError:
             if not proved:
                 self.auth.by_body(None)
@@ -320,6 +404,7 @@ class EventApi:
             parse_call(body, kind, f"the {kind} call", now, parsed)
             return parsed
         items = body.get("batch")
+        _object(body, "context", "the batch body")
         if not isinstance(items, list):
             raise _bad("the batch body has no 'batch' array; send {\"batch\": [calls...]}.")
         if len(items) > BATCH_ITEMS:
@@ -332,6 +417,10 @@ class EventApi:
     def _apply(self, parsed: Parsed) -> list[str]:
         """Identifies first (attributes in place before the events are handled), then events."""
         warnings: list[str] = []
+        schema = self.service.project.schema_
+        for i, where in parsed.tracks:
+            parsed.events[i], problems = checked(parsed.events[i], schema, where)
+            warnings.extend(problems)
         try:
             for where, customer, traits in parsed.identifies:
                 problems = self.service.identify(customer, traits)

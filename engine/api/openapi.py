@@ -12,7 +12,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cadenza.engine.api.events import BATCH_ITEMS, BATCH_LIMIT, CALL_LIMIT, ID_LIMIT
+from cadenza.engine.api.admin import MESSAGE_ID_LIMIT
+from cadenza.engine.api.events import (
+    BATCH_ITEMS,
+    BATCH_LIMIT,
+    CALL_LIMIT,
+    COLUMN_LIMITS,
+    ID_LIMIT,
+    MAX_EPOCH,
+    MIN_EPOCH,
+)
 from cadenza.engine.service import Service
 from cadenza.engine.settings import ServeSettings
 
@@ -28,29 +37,50 @@ def _error(description: str) -> Json:
             "content": {"application/json": {"schema": _ref("Error")}}}
 
 
-ID: Json = {"oneOf": [{"type": "string", "minLength": 1, "maxLength": ID_LIMIT},
-                      {"type": "number"}]}
-TIMESTAMP: Json = {"type": "string", "format": "date-time",
-                   "description": "ISO 8601 with a zone; missing: the server's time."}
+# The handlers read a field that is null or "" as absent, and take ids as text or numbers.
+# Text goes to text columns, which cannot hold NUL characters (PostgreSQL refuses them).
+NO_NUL = "^[^\\u0000]*$"
+TEXT: Json = {"type": ["string", "null"], "maxLength": ID_LIMIT, "pattern": NO_NUL}
+OPTIONAL_ID: Json = {"anyOf": [TEXT, {"type": "number"}]}
+ID: Json = {"anyOf": [{"type": "string", "minLength": 1, "maxLength": ID_LIMIT,
+                       "pattern": NO_NUL}, {"type": "number"}]}
+# SDKs send null for "no properties": a null map is an absent one.
+MAP: Json = {"type": ["object", "null"]}
+# Identify keeps these traits in text columns of these widths, which cannot hold NUL either.
+TRAITS: Json = {**MAP, "properties": {
+    key: {"type": ["string", "number", "null"], "maxLength": limit, "pattern": NO_NUL}
+    for key, limit in COLUMN_LIMITS.items()}}
+IGNORED: Json = {"description": "Accepted and ignored, whatever its value."}
+WRITE_KEY: Json = {"description": "The write key (a string) when not sent as Basic auth; "
+                                  "ignored when the Authorization header carries it."}
+TIMESTAMP: Json = {"anyOf": [{"type": "string", "format": "date-time"},
+                             {"type": "number", "minimum": MIN_EPOCH, "maximum": MAX_EPOCH},
+                             {"type": "null"}],
+                   "description": "ISO 8601 with a zone, or epoch seconds; missing: the "
+                                  "server's time. Both fields are checked when both are sent."}
 COMMON: Json = {
-    "userId": ID, "anonymousId": ID,
-    "messageId": {"type": "string", "maxLength": ID_LIMIT,
-                  "description": "Client-side id; a repeat is dropped (retries never double)."},
+    "userId": OPTIONAL_ID, "anonymousId": OPTIONAL_ID,
+    "messageId": {**TEXT, "description": "Client-side id; a repeat is dropped (retries "
+                                         "never double)."},
     "timestamp": TIMESTAMP, "originalTimestamp": TIMESTAMP,
-    "sentAt": {"type": "string", "description": "Accepted and ignored."},
-    "context": {"type": "object"}, "integrations": {"type": "object"},
-    "writeKey": {"type": "string", "description": "The write key, when not sent as Basic auth."},
+    "sentAt": IGNORED, "context": MAP, "integrations": MAP, "writeKey": WRITE_KEY,
 }
-NEEDS_ID: Json = {"anyOf": [{"required": ["userId"]}, {"required": ["anonymousId"]}]}
 
 
-def _call(kind: str, fields: Json, required: list[str], *, needs_id: bool = True) -> Json:
-    schema: Json = {"type": "object", "properties": {
-        "type": {"const": kind}, **COMMON, **fields}}
+def _present(*names: str) -> Json:
+    """Each of `names` is sent, neither null nor empty."""
+    return {"required": list(names), "properties": dict.fromkeys(names, ID)}
+
+
+NEEDS_ID: Json = {"anyOf": [_present("userId"), _present("anonymousId")]}
+
+
+def _call(kind: str, fields: Json, required: list[str]) -> Json:
+    schema: Json = {"type": "object",
+                    "properties": {"type": {"const": kind}, **COMMON, **fields},
+                    "allOf": [NEEDS_ID]}
     if required:
         schema["required"] = required
-    if needs_id:
-        schema["allOf"] = [NEEDS_ID]
     return schema
 
 
@@ -65,28 +95,26 @@ SCHEMAS: Json = {
         "warnings": {"type": "array", "items": {"type": "string"},
                      "description": "Traits an identify did not store, and why."}}},
     "Track": _call("track", {"event": {"type": "string", "minLength": 1, "maxLength": ID_LIMIT,
-                                       "not": {"pattern": "^__"}},
-                             "properties": OBJECT}, ["event"]),
-    "Identify": _call("identify", {"traits": OBJECT}, []),
-    "Page": _call("page", {"name": {"type": "string"}, "category": {"type": "string"},
-                           "properties": OBJECT}, []),
-    "Screen": _call("screen", {"name": {"type": "string"}, "category": {"type": "string"},
-                               "properties": OBJECT}, []),
-    "Group": _call("group", {"groupId": ID, "traits": OBJECT}, ["groupId"]),
-    "Alias": _call("alias", {"previousId": ID}, ["previousId", "userId"], needs_id=False),
+                                       "pattern": NO_NUL, "not": {"pattern": "^__"}},
+                             "properties": MAP}, ["event"]),
+    "Identify": _call("identify", {"traits": TRAITS}, []),
+    "Page": _call("page", {"name": TEXT, "category": TEXT, "properties": MAP}, []),
+    "Screen": _call("screen", {"name": TEXT, "category": TEXT, "properties": MAP}, []),
+    "Group": _call("group", {"groupId": ID, "traits": MAP}, ["groupId"]),
+    "Alias": _call("alias", {"previousId": ID, "userId": ID}, ["previousId", "userId"]),
     "Batch": {"type": "object", "required": ["batch"], "properties": {
         "batch": {"type": "array", "maxItems": BATCH_ITEMS, "items": {
             "oneOf": [_ref(k) for k in ("Track", "Identify", "Page", "Screen", "Group",
                                         "Alias")],
             "required": ["type"]}},
-        "writeKey": {"type": "string"}, "sentAt": {"type": "string"},
-        "context": {"type": "object"}}},
+        "writeKey": WRITE_KEY, "sentAt": IGNORED, "context": MAP}},
     "Enrollment": {"type": "object", "required": ["userId"], "properties": {
         "userId": ID,
         "properties": {"type": "object", "not": {"anyOf": [{"required": ["kind"]},
                                                            {"required": ["playbook"]}]},
                        "description": "The trigger event's properties (`event.*`)."},
-        "messageId": {"type": "string", "description": "Idempotency key for retries."}}},
+        "messageId": {"type": ["string", "null"], "minLength": 1, "maxLength": MESSAGE_ID_LIMIT,
+                      "pattern": NO_NUL, "description": "Idempotency key for retries."}}},
     "Accepted": {"type": "object", "required": ["success", "duplicate"], "properties": {
         "success": {"const": True}, "duplicate": {"type": "boolean"}}},
     "Timeline": {"type": "object", "required": ["customer", "timeline", "truncated"],
@@ -127,8 +155,10 @@ def _event_op(kind: str, schema: str, summary: str) -> Json:
     return {"post": {
         "operationId": kind, "summary": summary, "tags": ["events"],
         "security": [{"basic": []}, {}],
-        "parameters": [{"name": "Content-Encoding", "in": "header", "required": False,
-                        "schema": {"enum": ["gzip", "identity"]}}],
+        # `Content-Encoding: gzip` describes the body's bytes, not a value a client picks:
+        # as a header parameter it would claim any body may carry it.
+        "description": "The body may be gzip-compressed (`Content-Encoding: gzip`); the "
+                       "limits apply to the uncompressed body.",
         "requestBody": {"required": True,
                         "content": {"application/json": {"schema": _ref(schema)}}},
         "responses": {"200": {"description": "Stored (or a repeat, dropped).",

@@ -10,14 +10,18 @@ import click
 from cadenza.engine.cli.output import finish, print_diagnostics
 from cadenza.grammar.formatter import format_document
 from cadenza.grammar.parser import parse_bytes
-from cadenza.playbooks.project import play_files
+from cadenza.playbooks.project import play_files, project_roots
 
 
 def _files(paths: tuple[Path, ...]) -> list[Path]:
+    """Every .play file named, or under a folder named (nested projects included)."""
     out: list[Path] = []
     for p in paths or (Path("."),):
-        out.extend(play_files(p) if p.is_dir() else [p])
-    return out
+        if p.is_dir():
+            out.extend(f for root in project_roots(p) for f in play_files(root))
+        else:
+            out.append(p)
+    return list(dict.fromkeys(out))
 
 
 def _format(path: Path) -> tuple[str, str] | None:

@@ -37,10 +37,19 @@ def run(target: str, project_dir: Path, output: str) -> int:
         click.echo(f"error: {chosen}", err=True)
         return 1
     frameworks = loaded.project.frameworks
-    for pb in chosen:
-        click.echo(mermaid(pb, frameworks) if output == "mermaid" else dot(pb, frameworks),
-                   nl=False)
+    click.echo("\n".join(_picture(pb, frameworks, output, labelled=len(chosen) > 1)
+                         for pb in chosen), nl=False)
     return 0
+
+
+def _picture(pb: m.Playbook, frameworks: dict[str, m.Framework], output: str,
+             labelled: bool) -> str:
+    """One playbook's diagram; with several, each says which playbook it is."""
+    if output == "markdown":
+        return f"## {pb.name}\n\n```mermaid\n{mermaid(pb, frameworks)}```\n"
+    if output == "mermaid":
+        return f"%% playbook {pb.name}\n" * labelled + mermaid(pb, frameworks)
+    return f"// playbook {pb.name}\n" * labelled + dot(pb, frameworks)
 
 
 @click.command("graph")
@@ -48,8 +57,14 @@ def run(target: str, project_dir: Path, output: str) -> int:
 @click.option("--project", "project_dir", type=click.Path(exists=True, file_okay=False,
               path_type=Path), default=Path("."), show_default=True,
               help="Project to look the playbook name up in.")
-@click.option("--format", "output", type=click.Choice(["mermaid", "dot"]), default="mermaid",
-              show_default=True)
+@click.option("--format", "output", type=click.Choice(["mermaid", "dot", "markdown"]),
+              default="mermaid", show_default=True,
+              help="markdown: a heading and a ```mermaid block per playbook, for a README or "
+                   "a pull request.")
 def command(playbook: str, project_dir: Path, output: str) -> None:
-    """Draw PLAYBOOK (a name, a .play file, or a project directory)."""
+    """Draw PLAYBOOK (a name, a .play file, or a project directory).
+
+    Several playbooks (a directory, or a file declaring more than one) give one diagram
+    each, after a `%% playbook NAME` line: a Mermaid block holds one diagram, so paste each
+    into its own block, or use --format markdown."""
     finish(run(playbook, project_dir, output))

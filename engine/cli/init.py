@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import click
@@ -57,7 +58,12 @@ playbook welcome "Welcome new sign-ups" {
     "tests.play": """\
 test "a new sign-up gets the welcome mail at once and the guide two days later" {
   playbook welcome
-  customer { first_name = "Ana", email = "ana@example.com", email_opt_in = true, timezone = "Europe/London" }
+  customer {
+    first_name = "Ana",
+    email = "ana@example.com",
+    email_opt_in = true,
+    timezone = "Europe/London"
+  }
   event signed_up at 2026-03-02T10:00Z { source = "ads" }
   expect email "welcome" at 2026-03-02T10:00Z
   expect email "getting-started" at 2026-03-04T10:00Z
@@ -65,7 +71,12 @@ test "a new sign-up gets the welcome mail at once and the guide two days later" 
 
 test "activating stops the series" {
   playbook welcome
-  customer { first_name = "Bo", email = "bo@example.com", email_opt_in = true, timezone = "Europe/London" }
+  customer {
+    first_name = "Bo",
+    email = "bo@example.com",
+    email_opt_in = true,
+    timezone = "Europe/London"
+  }
   event signed_up at 2026-03-02T10:00Z { source = "ads" }
   event activated at 2026-03-03T09:00Z
   expect email "welcome" at 2026-03-02T10:00Z
@@ -96,6 +107,12 @@ subject: Three things to try first
 """,
     ".gitattributes": "*.play text eol=lf linguist-language=HCL\n",
 }
+WORKFLOW = ".github/workflows/cadenza.yml"
+
+
+def workflow() -> str:
+    """The GitHub Actions workflow; docs/ci/cadenza.yml is the same file."""
+    return files("cadenza.engine.cli").joinpath("github-workflow.yml").read_text("utf-8")
 
 
 def run(directory: Path) -> int:
@@ -104,11 +121,15 @@ def run(directory: Path) -> int:
                    err=True)
         return 1
     name = directory.resolve().name
-    for rel, text in FILES.items():
+    scaffold = {**{rel: text.replace("{name}", name) for rel, text in FILES.items()},
+                WORKFLOW: workflow()}
+    for rel, text in scaffold.items():
         target = directory / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text.replace("{name}", name), encoding="utf-8")
+        target.write_text(text, encoding="utf-8", newline="\n")
     click.echo(f"created a playbook project in {directory}; next: cadenza validate {directory}")
+    click.echo(f"on GitHub, {WORKFLOW} checks every pull request once the repository variable "
+               "CADENZA_PACKAGE names what pip installs Cadenza from.")
     return 0
 
 

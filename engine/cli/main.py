@@ -6,6 +6,7 @@ wrong (click's usage errors).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -13,34 +14,39 @@ import sys
 import click
 import structlog
 
-from cadenza.engine.cli import (
-    deploy,
-    explain,
-    fmt,
-    graph,
-    init,
-    migrate,
-    serve,
-    simulate,
-    test,
-    validate,
-)
-
 INTERNAL_ERROR = 70  # EX_SOFTWARE from sysexits.h
-COMMANDS: tuple[click.Command, ...] = (validate.command, fmt.command, graph.command,
-                                       init.command, simulate.command, test.command,
-                                       explain.command, serve.command, migrate.command,
-                                       deploy.plan_command, deploy.apply_command)
+# name -> "module:attribute". Imported only when run (or listed by --help): `cadenza validate`
+# should not pay for the server, the SDKs and the language server at start-up.
+COMMANDS: dict[str, str] = {
+    "validate": "validate:command", "fmt": "fmt:command", "graph": "graph:command",
+    "init": "init:command", "simulate": "simulate:command", "test": "test:command",
+    "explain": "explain:command", "diff": "diff:command", "plan": "deploy:plan_command",
+    "apply": "deploy:apply_command", "serve": "serve:command", "migrate": "migrate:command",
+    "lsp": "lsp:command",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(f"cadenza.engine.cli.{module}"), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command; fix COMMANDS in {__name__}.")
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cadenza")
 def cli() -> None:
     """Engagement playbooks as code: validate, format, draw, simulate and run them."""
-
-
-for _command in COMMANDS:
-    cli.add_command(_command)
 
 
 def quiet_logs() -> None:

@@ -35,7 +35,10 @@ def run(project: Path, db: str | None, host: str | None, port: int | None,
                         host=settings.host, port=settings.port, workers=settings.workers,
                         log_level="warning")
             return 0
-        app = create_app(build_service(project, settings), settings)
+        service = build_service(project, settings)
+        # A full disk or read-only SQLite file: stop as SIGTERM does, then say why and exit 1.
+        service.on_fatal = lambda: os.kill(os.getpid(), signal.SIGTERM)
+        app = create_app(service, settings)
     except BootError as exc:
         if exc.loaded is not None:
             print_diagnostics(exc.loaded.diagnostics, exc.loaded.sources)
@@ -48,6 +51,9 @@ def run(project: Path, db: str | None, host: str | None, port: int | None,
                f"(status page at /, metrics at /metrics)", err=True)
     _stop_quietly()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    if service.fatal is not None:
+        click.echo(f"error: cadenza serve stopped: {service.fatal}", err=True)
+        return 1
     click.echo("cadenza: stopped (requests drained, the batch in hand committed).", err=True)
     return 0
 

@@ -7,19 +7,21 @@ from pathlib import Path
 import click
 
 from cadenza.engine.cli.output import finish, print_diagnostics, print_json
+from cadenza.grammar import ast
 from cadenza.grammar.diagnostics import Diagnostic, summary
-from cadenza.playbooks.project import LoadedProject, find_root, load_project
+from cadenza.playbooks.project import LoadedProject, load_project, project_roots
 
 
 def load_all(paths: tuple[Path, ...]) -> list[LoadedProject]:
-    """One project per distinct root; files other than .play (a README in a glob) are skipped."""
+    """One project per distinct root (a folder of projects gives each of them); files other
+    than .play (a README in a glob) are skipped."""
     roots: dict[Path, Path] = {}
     for p in paths or (Path("."),):
         if p.is_file() and p.suffix != ".play":
             click.echo(f"skipping {p}: not a .play file or a project directory", err=True)
             continue
-        root = find_root(p)
-        roots.setdefault(root.resolve(), root)
+        for root in project_roots(p):
+            roots.setdefault(root.resolve(), root)
     return [load_project(root) for root in roots.values()]
 
 
@@ -31,12 +33,17 @@ def run(paths: tuple[Path, ...], output: str, strict: bool) -> int:
     else:
         for p in projects:
             print_diagnostics(p.diagnostics, p.sources)
-            count = len(p.project.playbooks) if p.project else 0
+            count = len(p.project.playbooks) if p.project else _declared(p)
             state = "ok" if p.ok else "failed"
             noun = "playbook" if count == 1 else "playbooks"
             click.echo(f"{p.root}: {state} — {count} {noun}, {summary(p.diagnostics)}")
     failed = any(d.is_error or strict for d in everything)
     return 1 if failed else 0
+
+
+def _declared(p: LoadedProject) -> int:
+    """Playbooks written in a project that failed to compile (what the author counts)."""
+    return sum(isinstance(d, ast.Playbook) for doc in p.documents for d in doc.items)
 
 
 @click.command("validate")

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from cadenza.engine import schema as t
+from cadenza.engine.evaluate import Env, truth
+from cadenza.playbooks.model import Cmp, Const, Ref
 from tests.api.conftest import WRITE_KEY, Api, ApiFactory, basic
 
 T0 = 1772445600  # 2026-03-02T10:00:00Z
@@ -143,6 +145,42 @@ def test_identify_reports_unknown_and_mistyped_traits(any_api: Api) -> None:
     assert "'score'" in body["warnings"][1]
     assert "'tier'" in body["warnings"][2]
     assert any_api.attributes("ana") == {"first_name": "Ana"}
+
+
+def test_track_events_are_checked_against_the_schema(any_api: Api) -> None:
+    """An undeclared event or property is stored with a warning; a declared property of the
+    wrong type is left out (stored, it would reach conditions as the wrong type)."""
+    r = any_api.client.post("/v1/batch", headers=basic(), json={"batch": [
+        {**track(event="cart_abandonned", messageId="m-1"), "type": "track"},
+        {**track(messageId="m-2", properties={"cart_value": "lots", "coupon": "X"}),
+         "type": "track"},
+        {**track(messageId="m-3", properties={"cart_value": "64.5"}), "type": "track"}]})
+    assert r.status_code == 200
+    assert r.json()["warnings"] == [
+        "batch item 0: event 'cart_abandonned' is not in the schema — did you mean "
+        "'cart_abandoned'? It was stored; declare it in the schema to use it in playbooks.",
+        "batch item 1: event 'cart_abandoned': 'cart_value' should be a number, not 'lots'. "
+        "It was not stored; the event was, without it.",
+        "batch item 1: unknown property 'coupon' of event 'cart_abandoned'. It was stored; "
+        "declare it in the schema to use it in playbooks."]
+    stored = {e[4]: (e[1], e[3]) for e in any_api.events()}
+    assert stored == {"m-1": ("cart_abandonned", {"cart_value": 40}),
+                      "m-2": ("cart_abandoned", {"coupon": "X"}),
+                      "m-3": ("cart_abandoned", {"cart_value": 64.5})}
+
+
+def test_a_mistyped_value_never_stops_the_engine(any_api: Api) -> None:
+    """Found by a newcomer trial: a number property sent as text reached `where
+    event.cart_value >= 30` and raised in every tick, for every customer. Now it is left out at
+    the door, and a wrong type that gets in another way (an unchecked `when api` property) is
+    unknown, like a missing value."""
+    cond = Cmp(op=">=", left=Ref(scope="event", name="cart_value"), right=Const(value=30.0))
+    assert truth(cond, Env(customer={}, now=0, event={"cart_value": "lots"})) is None
+    r = any_api.client.post("/v1/track", headers=basic(),
+                            json=track(properties={"cart_value": "lots"}))
+    assert r.status_code == 200
+    any_api.service.tick()
+    assert any_api.events()[0][3] == {}
 
 
 def test_batch_warnings_name_the_item(api: Api) -> None:

@@ -175,3 +175,13 @@ def test_webhook_signature_round_trip() -> None:
     assert verify_signature(b"k", b"{}", "1000", signature, now=1100)
     assert not verify_signature(b"k", b"{}", "1000", signature, now=2000)
     assert not verify_signature(b"k", b"{ }", "1000", signature, now=1000)
+
+
+def test_a_recorder_that_keeps_nothing_still_answers_and_counts() -> None:
+    """keep=False (the simulator's): results and provider ids as usual, no message held."""
+    recorder = RecorderConnector("sim", "email", keep=False)
+    message = Message(message_id="1", channel="email", to="a@example.com", subject="s",
+                      html="<p>h</p>")
+    assert recorder.send(message) == Delivered("recorded-1")
+    assert recorder.send(message) == Delivered("recorded-2")
+    assert recorder.messages == ()

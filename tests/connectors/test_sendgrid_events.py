@@ -165,3 +165,18 @@ def test_bad_public_key_is_a_config_error() -> None:
     assert str(caught.value) == (
         "the SendGrid event webhook public key is not a base64 ECDSA key; copy the "
         "'Verification Key' from Mail Settings > Signed Event Webhook.")
+
+
+def test_a_signed_body_nested_too_deeply_is_refused_with_a_reason(
+        receiver: SendGridEventReceiver, signer: SendGridSigner) -> None:
+    """Only SendGrid can sign, but a hostile or broken body still gets a 4xx, not a crash."""
+    body = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(MalformedWebhookError, match="nested too deeply"):
+        receiver.receive(body, signer.headers(body, str(NOW)))
+
+
+def test_an_impossible_event_time_leaves_the_event_undated(
+        receiver: SendGridEventReceiver, signer: SendGridSigner) -> None:
+    body = body_of(event("delivered", timestamp=1e300))
+    [item] = receiver.receive(body, signer.headers(body, str(NOW)))
+    assert (item.kind, item.occurred_at) == ("delivered", None)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
-import structlog
 from click.testing import CliRunner, Result
 
-from cadenza.engine.cli.main import cli, quiet_logs
+from cadenza.engine.cli.main import cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "cart_recovery"
@@ -21,13 +19,7 @@ PLAY = EXAMPLE / "cart_recovery.play"
 SPAN = ("--start", "2026-03-01T00:00:00Z", "--days", "31")
 
 
-@pytest.fixture(autouse=True)
-def _quiet_logs() -> Iterator[None]:
-    """Commands print reports, not logs — as under `cadenza`, whose main() sets this up."""
-    saved = structlog.get_config()
-    quiet_logs()
-    yield
-    structlog.configure(**saved)
+pytestmark = pytest.mark.usefixtures("quiet_cli_logs")
 
 
 def _invoke(*args: str) -> Result:

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from click.testing import CliRunner, Result
 
-from cadenza.engine.cli.main import cli, quiet_logs
+from cadenza.engine.cli.main import cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p for p in (REPO / "examples").iterdir() if (p / "cadenza.toml").is_file())
 CART = REPO / "examples" / "cart_recovery"
 
 
-@pytest.fixture(autouse=True)
-def _quiet_logs() -> Iterator[None]:
-    """Commands print reports, not logs — as under `cadenza`, whose main() sets this up."""
-    saved = structlog.get_config()
-    quiet_logs()
-    yield
-    structlog.configure(**saved)
+pytestmark = pytest.mark.usefixtures("quiet_cli_logs")
 
 
 def _invoke(*args: str) -> Result:

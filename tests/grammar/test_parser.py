@@ -135,3 +135,18 @@ def test_comment_lines_follow_lark_line_counting() -> None:
     assert diags == []
     assert doc is not None
     assert doc.comments == ()
+
+
+@pytest.mark.parametrize(("line", "hint"), [
+    ("  wait until next tuesday 09:00", "'wait until monday 09:00' (the next Monday; there is no "
+                                        "'next')"),
+    ("  exit when event paid within 3d", "'exit when event E [where C]' (at once, whenever it "
+                                         "arrives; no 'within')"),
+    ("  hold: wait until next tuesday 09:00", "wait forms: "),
+])
+def test_a_misread_statement_shows_its_forms(line: str, hint: str) -> None:
+    """Lark's "expected ':'" names no real mistake; the hint shows what the statement takes."""
+    _, diagnostics = parse_text(f"playbook p {{\n  when event x\n{line}\n  end\n}}\n", "p.play")
+    assert len(diagnostics) == 1
+    assert diagnostics[0].span.line == 3
+    assert hint in (diagnostics[0].hint or "")

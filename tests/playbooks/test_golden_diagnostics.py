@@ -32,6 +32,7 @@ def test_every_seeded_mistake_reported_once_in_one_run(monkeypatch: pytest.Monke
     heads = [line for line in output.splitlines() if "error[" in line or "warning[" in line]
     assert len(heads) == 22
     assert len({h.split(": ", 2)[1] for h in heads}) >= 15  # many different kinds
+    assert output.count("= help: ") == len(heads)  # every finding says how to fix it
 
 
 def test_json_format_carries_the_same_diagnostics(monkeypatch: pytest.MonkeyPatch) -> None:

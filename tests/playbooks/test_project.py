@@ -45,6 +45,18 @@ def test_empty_directory(tmp_path: Path) -> None:
     assert d.hint == "run 'cadenza init DIR' to start a project."
 
 
+def test_a_folder_named_like_a_playbook_is_searched_not_read(tmp_path: Path) -> None:
+    """`old.play/` is a folder: its .play files count, the folder itself is not a file."""
+    (tmp_path / "old.play").mkdir()
+    text = "schema { event x {} }\nplaybook a {\n  when event x\n  end\n}\n"
+    (tmp_path / "old.play" / "a.play").write_text(text, encoding="utf-8")
+    loaded = load_project(tmp_path)
+    assert loaded.project is not None, loaded.diagnostics
+    assert list(loaded.project.playbooks) == ["a"]
+    (tmp_path / "templates" / "old.liquid").mkdir(parents=True)  # nor a template folder
+    assert load_project(tmp_path).ok
+
+
 def test_test_block_unknown_playbook(make_project: Make) -> None:
     """A test naming a missing playbook gets E019 with did-you-mean."""
     loaded = make_project('playbook welcome {\n  when api\n  end\n}\n'
@@ -64,7 +76,8 @@ def test_test_block_types_are_checked(make_project: Make) -> None:
         ("E015", "unknown customer attribute 'colour'."),
         ("E016", "unknown channel 'fax'."),
         ("E020", "customer attribute 'ltv' is a number, but \"a lot\" is a string."),
-        ("E020", "property of 'cart_abandoned' 'cart_value' is a number, but true is a bool."),
+        ("E020", "property 'cart_value' of event 'cart_abandoned' is a number, but true is a "
+                 "bool."),
     ]
 
 
@@ -105,3 +118,46 @@ def test_every_code_is_documented_and_tested() -> None:
     untested = {c for c in emitted if c not in tests_text}
     assert emitted - documented == set()
     assert untested == set()
+
+
+def test_a_schema_entry_declared_twice_points_at_the_first(make_project: Make) -> None:
+    """E010 for a customer attribute and for an event names where the first one is."""
+    loaded = make_project('playbook p {\n  when api\n  end\n}\n', extra={
+        "more.play": "schema {\n  customer {\n    ltv: number\n  }\n"
+                     "  event order_completed {\n  }\n}\n"})
+    found = {d.message: d.related for d in loaded.diagnostics if d.code == "E010"}
+    assert set(found) == {"customer attribute 'ltv' is declared twice.",
+                          "event 'order_completed' is declared twice."}
+    for related in found.values():
+        [(file, span)] = related
+        assert file.endswith("schema.play") or file.endswith("more.play")
+        assert span.line > 1
+
+
+def test_an_sms_from_a_template_with_a_subject_warns(make_project: Make) -> None:
+    """The subject of an SMS template would silently vanish: W042 says so."""
+    loaded = make_project('playbook p {\n  when api\n  consent sms: sms_opt_in\n'
+                          '  send sms "welcome"\n}\n')
+    assert [(d.code, d.message) for d in loaded.diagnostics] == [
+        ("W042", "template 'welcome' has a subject, but this step sends sms, which has none: "
+                 "the subject is never sent.")]
+
+
+def test_an_empty_template_name_in_an_expectation_is_refused(make_project: Make) -> None:
+    """`expect sms ""` matched nothing and printed two identical rows; now it is E013."""
+    loaded = make_project('playbook p {\n  when api\n  consent sms: sms_opt_in\n'
+                          '  send sms text "hi"\n}\n'
+                          'test "t" {\n  playbook p\n  expect sms ""\n}\n')
+    [d] = [d for d in loaded.diagnostics if d.code == "E013"]
+    assert d.message == "an empty template name: an expectation names a template or none."
+    assert d.hint.startswith("write 'expect sms' to accept any sms")
+
+
+def test_a_misspelt_bound_property_suggests_the_whole_path(make_project: Make) -> None:
+    """'{{ reply.bdy }}' suggests 'reply.body' — what the author would write."""
+    loaded = make_project('playbook p {\n  touch low\n  when api\n  consent sms: sms_opt_in\n'
+                          '  send sms text "Rate us 0-10"\n'
+                          '  wait for event sms_reply as reply timeout 2d\n'
+                          '  task "They said: {{ reply.bdy }}" to "care"\n}\n')
+    [d] = [d for d in loaded.diagnostics if d.code == "E038"]
+    assert "uses 'reply.bdy', which is not known — did you mean 'reply.body'?" in d.message

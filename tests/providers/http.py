@@ -39,11 +39,24 @@ class Reply:
                    {"Content-Type": "application/json", **headers})
 
 
+_GIVEN: set[int] = set()
+_GIVEN_LOCK = threading.Lock()
+
+
 def free_port() -> int:
-    """A port nothing listens on (bound then released): connecting to it is refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on (bound then released): connecting to it is refused.
+
+    Never the same port twice in one test run: the kernel may hand a just-released port out
+    again, and two servers started in parallel (the crash trials run three at once) would then
+    race for it; the loser's client would talk to the winner's server without noticing."""
+    with _GIVEN_LOCK:
+        while True:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            if port not in _GIVEN:
+                _GIVEN.add(port)
+                return port
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -69,6 +82,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay_s)
         reply = fake.fault_reply(fault) if fault and fault.kind == "status" else fake.app(received)
+        if fault is not None and fault.kind == "accept_drop":  # acted on it; the answer is lost
+            self.close_connection = True
+            return
         self._write(reply)
 
     def _write(self, reply: Reply) -> None:
