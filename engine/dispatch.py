@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sqlalchemy import Connection
 
 from cadenza.connectors import Connector, Message
 from cadenza.connectors.retry import DeadLetter, Decision, Done, Hold, RetryIn, RetryPolicy
@@ -73,8 +74,19 @@ class Dispatcher:
                        metadata={"playbook": row.playbook, "step": row.node,
                                  "enrollment": str(row.enrollment_id)})
 
+    # The connection of the round in progress, for its per-send writes.
+    _conn: Connection | None = None
+
     def dispatch(self, now: int, limit: int = 5000) -> int:
         """Send what is due; returns how many messages were attempted."""
+        with self.store.sending() as conn:
+            self._conn = conn
+            try:
+                return self._dispatch(now, limit)
+            finally:
+                self._conn = None
+
+    def _dispatch(self, now: int, limit: int) -> int:
         self._record([])  # what an outage kept back, before claiming anything new
         if self.clock is not None:  # a long tick's `now` is old: leases would start short
             now = max(now, int(self.clock()))
@@ -99,7 +111,7 @@ class Dispatcher:
                 results.append(self._release(row))
                 continue
             if (self.record_each and row.channel in AT_MOST_ONCE
-                    and not self.store.mark_sending(row.id, self.owner)):
+                    and not self.store.mark_sending(self._held(), row.id, self.owner)):
                 continue  # the lease ran out and another worker holds it now: it sends it
             decision = self.policy.decide(self.connector_for(row).send(self.message(row)),
                                           row.attempts + 1)
@@ -142,8 +154,13 @@ class Dispatcher:
     def _record(self, results: list[dict[str, Any]]) -> None:
         self.unrecorded.extend(results)
         if self.unrecorded:
-            self.store.record_results(self.unrecorded, self.owner)  # raises: kept for next time
+            # Raises when the store is down: the outcomes are kept for the next round.
+            self.store.record_results(self.unrecorded, self.owner, self._conn)
             self.unrecorded = []
+
+    def _held(self) -> Connection:
+        assert self._conn is not None, "per-send writes happen inside dispatch()"
+        return self._conn
 
     def _hold_until(self, full: set[str]) -> None:
         waits = [self.limits[name].wait_time() for name in full if name in self.limits]

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, event, select, text
 
 from cadenza.connectors import Connector
 from cadenza.connectors.events import DeliveryEvent, InboundSms
+from cadenza.engine import pgbulk
 from cadenza.engine import schema as t
 from cadenza.engine.dataload import BadValueError, coerce
 from cadenza.engine.db import fatal_store_error, schema_version, write_gate
@@ -107,6 +108,9 @@ class Service:
             raise
 
     def _ensure_customers(self, conn: Any, ids: set[str], now: int) -> None:
+        if pgbulk.is_postgres(conn):
+            pgbulk.ensure_customers(conn, list(ids), now)
+            return
         rows = [{"id": cid, "attributes": {}, "email_revoked": False, "sms_revoked": False,
                  "updated_at": now} for cid in sorted(ids)]
         conn.execute(dialect_insert(conn)(t.customers).on_conflict_do_nothing(), rows)

@@ -179,6 +179,11 @@ def _conversions(conn: Connection, customer: str, limit: int) -> list[Json]:
 
 
 def _limit(request: Request) -> int:
+    # An unknown parameter is refused, not ignored: `?limt=5` would silently give the default 200.
+    for name in request.query_params:
+        if name != "limit":
+            raise _bad(f"the timeline takes no query parameter {name!r}; the only one is "
+                       f"'limit' (1 to {TIMELINE_MAX}).")
     text = request.query_params.get("limit", str(TIMELINE_DEFAULT))
     if not text.isdigit() or not 1 <= int(text) <= TIMELINE_MAX:
         raise _bad(f"'limit' is {text!r}; give a whole number from 1 to {TIMELINE_MAX}.")

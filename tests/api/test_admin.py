@@ -166,3 +166,11 @@ def test_timeline_bad_limit_is_400(api: Api) -> None:
     assert (r.status_code, r.json()) == (400, {
         "code": "invalid_request", "message": "'limit' is '0'; give a whole number from 1 to "
         "1000."})
+
+
+def test_timeline_unknown_query_parameter_is_400(api: Api) -> None:
+    """A misspelt parameter is refused, not ignored (which would give the default 200)."""
+    r = api.client.get("/v1/customers/ana/timeline?limt=5", headers=BEARER)
+    assert (r.status_code, r.json()) == (400, {
+        "code": "invalid_request", "message": "the timeline takes no query parameter 'limt'; "
+        "the only one is 'limit' (1 to 1000)."})
