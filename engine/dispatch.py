@@ -57,6 +57,8 @@ class Dispatcher:
     clock: Callable[[], float] | None = None
     # When a rate-limited connector frees up (epoch seconds), so the ticker comes back then.
     resume_at: float | None = None
+    # The connection of the round in progress, for its per-send writes.
+    _conn: Connection | None = field(default=None, init=False, repr=False)
     # Outcomes a database outage kept from being written: written first next time, so a sent
     # message is not sent again when its lease runs out.
     unrecorded: list[dict[str, Any]] = field(default_factory=list)
@@ -73,9 +75,6 @@ class Dispatcher:
                        subject=row.subject, html=html, text=text,
                        metadata={"playbook": row.playbook, "step": row.node,
                                  "enrollment": str(row.enrollment_id)})
-
-    # The connection of the round in progress, for its per-send writes.
-    _conn: Connection | None = None
 
     def dispatch(self, now: int, limit: int = 5000) -> int:
         """Send what is due; returns how many messages were attempted."""
@@ -155,7 +154,7 @@ class Dispatcher:
         self.unrecorded.extend(results)
         if self.unrecorded:
             # Raises when the store is down: the outcomes are kept for the next round.
-            self.store.record_results(self.unrecorded, self.owner, self._conn)
+            self.store.record_results(self._held(), self.unrecorded, self.owner)
             self.unrecorded = []
 
     def _held(self) -> Connection:

@@ -108,11 +108,12 @@ class Service:
             raise
 
     def _ensure_customers(self, conn: Any, ids: set[str], now: int) -> None:
-        if pgbulk.is_postgres(conn):
-            pgbulk.ensure_customers(conn, list(ids), now)
-            return
+        # Sorted: concurrent callers lock the rows in one order.
         rows = [{"id": cid, "attributes": {}, "email_revoked": False, "sms_revoked": False,
                  "updated_at": now} for cid in sorted(ids)]
+        if pgbulk.is_postgres(conn):
+            pgbulk.insert_rows(conn, t.customers, rows, skip_existing="id")
+            return
         conn.execute(dialect_insert(conn)(t.customers).on_conflict_do_nothing(), rows)
 
     def identify(self, customer_id: str, traits: Mapping[str, Any]) -> list[str]:

@@ -102,7 +102,8 @@ class Store:
         if not rows:
             return []
         if pgbulk.is_postgres(conn):
-            stored = pgbulk.insert_events(conn, rows, received_at, processed)
+            stored = set(pgbulk.insert_rows(conn, t.events, rows, skip_existing="message_id",
+                                            returning="message_id"))
         else:
             stmt = dialect_insert(conn)(t.events).on_conflict_do_nothing(
                 index_elements=[t.events.c.message_id]).returning(t.events.c.message_id)
@@ -311,10 +312,10 @@ class Store:
     def _update_enrollments(self, conn: Connection, changed: list[Enrollment]) -> None:
         if not changed:
             return
+        rows = [{"id": x.id, **self._enrollment_row(x)} for x in changed]
         if pgbulk.is_postgres(conn):
             pgbulk.update_rows(conn, t.enrollments, "id",
-                               [{"id": x.id, **self._enrollment_row(x)} for x in changed],
-                               {"lease_owner": None, "lease_until": None})
+                               [{**r, "lease_owner": None, "lease_until": None} for r in rows])
             return
         e = t.enrollments
         stmt = update(e).where(e.c.id == bindparam("eid")).values(
@@ -322,7 +323,7 @@ class Store:
             context=bindparam("context"), ended_at=bindparam("ended_at"),
             end_reason=bindparam("end_reason"), trail=bindparam("trail"),
             lease_owner=None, lease_until=None)
-        conn.execute(stmt, [{"eid": x.id, **self._enrollment_row(x)} for x in changed])
+        conn.execute(stmt, [{**r, "eid": r["id"]} for r in rows])
 
     @staticmethod
     def _update_customers(conn: Connection, changed: list[Customer]) -> None:
@@ -341,8 +342,7 @@ class Store:
 
     @staticmethod
     def _insert_effects(conn: Connection, batch: Batch) -> None:
-        many = pgbulk.insert_rows if pgbulk.is_postgres(conn) else _executemany
-        many(conn, t.messages, [{
+        _insert_all(conn, t.messages, [{
             "idempotency_key": f"{o.enrollment.id}:{o.node}:{o.attempt}",
             "enrollment_id": o.enrollment.id, "playbook": o.enrollment.playbook,
             "node": o.node, "stage": o.stage, "customer_id": o.enrollment.customer_id,
@@ -350,12 +350,12 @@ class Store:
             "to_address": o.to_address, "subject": o.subject, "body": o.body,
             "sms_segments": o.sms_segments, "status": "pending", "attempts": 0,
             "next_attempt_at": o.at, "created_at": o.at} for o in batch.outgoing])
-        many(conn, t.suppressions, [{
+        _insert_all(conn, t.suppressions, [{
             "enrollment_id": s.enrollment.id, "playbook": s.enrollment.playbook,
             "node": s.node, "customer_id": s.enrollment.customer_id,
             "channel": s.channel, "reason": s.reason, "action": s.action,
             "detail": s.detail, "at": s.at} for s in batch.suppressions])
-        many(conn, t.conversions, [{
+        _insert_all(conn, t.conversions, [{
             "enrollment_id": c.enrollment.id, "playbook": c.enrollment.playbook,
             "goal": c.goal, "customer_id": c.enrollment.customer_id, "arm": c.arm,
             "at": c.at} for c in batch.conversions])
@@ -423,7 +423,7 @@ class Store:
         SQLite in WAL mode with synchronous=NORMAL does not flush at each commit either.
         Events and the engine's effects keep fully synchronous commits."""
         with self.engine.connect() as conn:
-            if conn.dialect.name != "postgresql":
+            if not pgbulk.is_postgres(conn):
                 yield conn
                 return
             # Autocommit: each outcome is one statement, so one round trip, not three.
@@ -447,22 +447,22 @@ class Store:
             done = conn.execute(_MARK_SENDING, {"mid": message_id, "owner": owner})
         return bool(done.rowcount == 1)
 
-    def record_results(self, rows: list[dict[str, Any]], owner: str,
-                       conn: Connection | None = None) -> None:
+    @staticmethod
+    def record_results(conn: Connection, rows: list[dict[str, Any]], owner: str) -> None:
         """Outcomes of sends; a message whose lease another worker took over is left to it."""
         if not rows:
             return
-        params = [{**r, "owner": owner} for r in rows]
-        if conn is None:
-            with self.engine.begin() as own:
-                own.execute(_RECORD_RESULT, params)
-            return
         with conn.begin():
-            conn.execute(_RECORD_RESULT, params)
+            conn.execute(_RECORD_RESULT, [{**r, "owner": owner} for r in rows])
 
 
-def _executemany(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
+def _insert_all(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Many rows into `table`, each database's fastest way (engine/pgbulk.py says why)."""
+    if not rows:
+        return
+    if pgbulk.is_postgres(conn):
+        pgbulk.insert_rows(conn, table, rows)
+    else:
         conn.execute(insert(table), rows)
 
 

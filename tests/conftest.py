@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,23 @@ def postgres_problem() -> str | None:
     return None
 
 
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[str]:
+    """A URL on a fresh schema of the test PostgreSQL, dropped afterwards; callers check
+    `postgres_problem()` first (and skip, or report, with its reason)."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield make_url(PG_URL).update_query_dict(
+            {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 @pytest.fixture(autouse=True)
 def _dispose_engines() -> Iterator[None]:
     """Close every pooled connection a test opened (PostgreSQL warns about leaked ones)."""
@@ -60,15 +78,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     problem = postgres_problem()
     if problem is not None:
         pytest.skip(problem)
-    schema = f"eng_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    yield make_url(PG_URL).update_query_dict(
-        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with postgres_schema("eng") as url:
+        yield url
 
 
 @pytest.fixture

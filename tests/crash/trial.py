@@ -6,13 +6,11 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine
 
 from tests.providers import FakeSendGrid, FakeTwilio
 
@@ -63,19 +61,10 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{workdir / 'state.db'}"
         return
-    from tests.conftest import PG_URL
+    from tests.conftest import postgres_schema
 
-    schema = f"crash_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield make_url(PG_URL).update_query_dict(
-            {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema("crash") as url:
+        yield url
 
 
 def fault_env(trial: Trial, rng: random.Random) -> dict[str, str]:

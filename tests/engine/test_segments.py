@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, delete, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, delete, insert
 from sqlalchemy.exc import OperationalError
 
 from cadenza.engine.db import open_engine, sqlite_url
@@ -27,6 +25,7 @@ from cadenza.engine.schema import customers, events
 from cadenza.engine.segments import aggregate_value, cond_sql, matching_ids, segment_ids
 from cadenza.playbooks import model as m
 from cadenza.playbooks.project import load_project
+from tests.conftest import postgres_schema
 
 PG_URL = os.environ.get("CADENZA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
 DAY = 86_400
@@ -55,19 +54,12 @@ def postgres_store() -> Iterator[Engine]:
     reason = _postgres_reachable()
     if reason is not None:
         pytest.skip(reason)
-    schema = f"seg_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    engine = open_engine(url.render_as_string(hide_password=False))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with postgres_schema("seg") as url:
+        engine = open_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @contextmanager

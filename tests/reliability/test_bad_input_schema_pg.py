@@ -6,18 +6,15 @@ store error answers 503 'retry'; one run here found traits wider than their colu
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.api.conftest import Api
-from tests.conftest import PG_URL, postgres_problem
+from tests.conftest import postgres_problem, postgres_schema
 from tests.reliability.test_bad_input_schema import Forward, check, conformance_schema, serve
 
 pytestmark = pytest.mark.postgres
@@ -33,16 +30,8 @@ def served_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     problem = postgres_problem()
     if problem is not None:
         pytest.skip(problem)
-    name = f"st_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {name}"))
-    url = make_url(PG_URL).update_query_dict(
-        {"options": f"-csearch_path={name}"}).render_as_string(hide_password=False)
-    yield from serve(tmp_path_factory.mktemp("schemathesis-pg"), url, APP, ANSWERS)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {name} CASCADE"))
-    admin.dispose()
+    with postgres_schema("st") as url:
+        yield from serve(tmp_path_factory.mktemp("schemathesis-pg"), url, APP, ANSWERS)
 
 
 @schema.parametrize()

@@ -101,11 +101,11 @@ def test_an_outcome_the_store_could_not_write_is_written_later_not_resent(
     record = h.store.record_results
     calls = {"n": 0}
 
-    def flaky(rows: list[dict[str, Any]], owner: str, conn: Any = None) -> None:
+    def flaky(conn: Any, rows: list[dict[str, Any]], owner: str) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise OperationalError("UPDATE messages", None, Exception("server closed"))
-        record(rows, owner, conn)
+        record(conn, rows, owner)
 
     monkeypatch.setattr(h.store, "record_results", flaky)
     now = ts("2026-03-02T10:00Z")
