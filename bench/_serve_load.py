@@ -14,6 +14,7 @@ import base64
 import http.client
 import itertools
 import json
+import os
 import sys
 import threading
 import time
@@ -164,7 +165,7 @@ def drain(url: str, project_dir: Path, log: Path, ready, go, out, profile: bool)
 
         profiler.disable()
         print("\n# cProfile of the SQLite drain worker (cumulative, top 30)")
-        pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats(os.environ.get("PSORT","cumulative")).print_stats(45)
         sys.stdout.flush()
     keys = [m.message_id for m in service.connectors["email"].messages]  # type: ignore[attr-defined]
     service.store.engine.dispose()

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cadenza.engine import faults, pgbulk
 from cadenza.engine import schema as t
+from cadenza.engine.db import sqlite_write
 from cadenza.engine.evaluate import EventRecord
 from cadenza.engine.machine import Version
 from cadenza.engine.state import Batch, Customer, Enrollment, Event
@@ -443,8 +444,11 @@ class Store:
     def mark_sending(conn: Connection, message_id: int, owner: str) -> bool:
         """Mark one claimed message as being sent, committed before its request; False when
         the claim is no longer this worker's (its lease ran out and another took it)."""
+        params = {"mid": message_id, "owner": owner}
+        if not pgbulk.is_postgres(conn):
+            return sqlite_write(conn, _MARK_SENDING_SQLITE, [params]) == 1
         with conn.begin():
-            done = conn.execute(_MARK_SENDING, {"mid": message_id, "owner": owner})
+            done = conn.execute(_MARK_SENDING, params)
         return bool(done.rowcount == 1)
 
     @staticmethod
@@ -452,8 +456,12 @@ class Store:
         """Outcomes of sends; a message whose lease another worker took over is left to it."""
         if not rows:
             return
+        params = [{**r, "owner": owner} for r in rows]
+        if not pgbulk.is_postgres(conn):
+            sqlite_write(conn, _RECORD_RESULT_SQLITE, params)
+            return
         with conn.begin():
-            conn.execute(_RECORD_RESULT, [{**r, "owner": owner} for r in rows])
+            conn.execute(_RECORD_RESULT, params)
 
 
 def _insert_all(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -477,3 +485,10 @@ _RECORD_RESULT = update(t.messages).where(
 _MARK_SENDING = update(t.messages).where(
     t.messages.c.id == bindparam("mid"), t.messages.c.lease_owner == bindparam("owner"),
     t.messages.c.status == "claimed").values(status="sending")
+# The same two statements as the sqlite3 driver takes them (engine/db.py `sqlite_write`).
+_RECORD_RESULT_SQLITE = (
+    "UPDATE messages SET status = :status, provider_id = :provider_id, attempts = :attempts, "
+    "next_attempt_at = :next_attempt_at, last_error = :last_error, sent_at = :sent_at, "
+    "lease_owner = NULL, lease_until = NULL WHERE id = :mid AND lease_owner = :owner")
+_MARK_SENDING_SQLITE = ("UPDATE messages SET status = 'sending' "
+                        "WHERE id = :mid AND lease_owner = :owner AND status = 'claimed'")
