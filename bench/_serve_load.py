@@ -14,7 +14,6 @@ import base64
 import http.client
 import itertools
 import json
-import os
 import sys
 import threading
 import time
@@ -165,7 +164,7 @@ def drain(url: str, project_dir: Path, log: Path, ready, go, out, profile: bool)
 
         profiler.disable()
         print("\n# cProfile of the SQLite drain worker (cumulative, top 30)")
-        pstats.Stats(profiler, stream=sys.stdout).sort_stats(os.environ.get("PSORT","cumulative")).print_stats(45)
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(30)
         sys.stdout.flush()
     keys = [m.message_id for m in service.connectors["email"].messages]  # type: ignore[attr-defined]
     service.store.engine.dispose()
@@ -291,8 +290,15 @@ def batch_body(batch: int, size: int, customers: int) -> bytes:
 
 
 def post_batches(port: int, write_key: str, bodies: list[bytes], connections: int,
-                 seconds: float) -> tuple[float, list[tuple[int, int, float]]]:
+                 seconds: float, rate: float | None = None,
+                 ) -> tuple[float, list[tuple[int, int, float]]]:
     """POST the bodies on `connections` keep-alive connections until done or out of time.
+
+    Without `rate`, each connection posts its next call as soon as the last is answered (the
+    most the server takes; the latency is then mostly queueing behind the other connections).
+    With `rate` (calls/s), call i is due at i / rate from the start, whatever came back
+    before, and its latency counts from that moment, so a slow answer that holds up the next
+    calls is charged to them too (no coordinated omission).
 
     Returns the elapsed seconds and (batch index, HTTP status or -1, latency s) per call.
     """
@@ -312,6 +318,11 @@ def post_batches(port: int, write_key: str, bodies: list[bytes], connections: in
             if index >= len(bodies):
                 break
             start = time.perf_counter()
+            if rate is not None:
+                start = began + index / rate
+                if start >= deadline:
+                    break
+                time.sleep(max(0.0, start - time.perf_counter()))
             try:
                 conn.request("POST", "/v1/batch", bodies[index], headers)
                 response = conn.getresponse()
@@ -332,3 +343,16 @@ def post_batches(port: int, write_key: str, bodies: list[bytes], connections: in
     for thread in threads:
         thread.join()
     return time.perf_counter() - began, results
+
+
+def work(url: str, project_dir: Path, log: Path) -> None:
+    """`cadenza work` itself: the engine alone, until SIGTERM (its connectors print: the
+    ingest load's waits fall due after the run, so nothing is sent)."""
+    from cadenza.engine.cli.work import run
+
+    _logs_to(log)
+    run(project_dir, url, None)
+
+
+def nothing(*_args: object) -> None:
+    """The child a run without a separate engine process starts in its place."""

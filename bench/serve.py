@@ -57,6 +57,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ingest-seconds", type=float, default=10.0,
                    help="most seconds of load per ingest run")
     p.add_argument("--connections", type=int, default=4, help="concurrent keep-alive clients")
+    p.add_argument("--ingest-rate", type=float, default=10_000,
+                   help="events/s of the paced ingest run (0: no paced run)")
+    p.add_argument("--paced-seconds", type=float, default=15.0,
+                   help="seconds of the paced ingest run")
+    p.add_argument("--warmup-seconds", type=float, default=2.0,
+                   help="seconds of paced calls before it, not counted in its latencies")
     p.add_argument("--no-ticker", action="store_true",
                    help="diagnosis: ingest with the app's ticker off (events stay pending)")
     p.add_argument("--pg", default=PG_URL, help="a PostgreSQL URL whose user may CREATE DATABASE")
@@ -268,31 +274,87 @@ def baseline(url: str, n: int) -> dict:
 
 # ------------------------------------------------------------------ 3. ingest
 def ingest(url: str, project: Path, log: Path, bodies: list[bytes], size: int,
-           args: argparse.Namespace) -> dict:
+           args: argparse.Namespace, separate: bool = False) -> dict:
+    """One server under load. `separate`: the server without its ticker (`serve --no-ticker`)
+    and the engine in a process of its own (`cadenza work`), as on PostgreSQL they may run."""
     import _serve_load
 
     os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
     parent, child_end = CTX.Pipe()
     with child(_serve_load.serve, url, project, WRITE_KEY, log, child_end,
-               not args.no_ticker) as proc:
+               not args.no_ticker and not separate) as proc, \
+            child(_serve_load.work if separate else _serve_load.nothing,
+                  url, project, log) as worker:
         if not parent.poll(120):
             raise RuntimeError(f"the server did not start (exit code {proc.exitcode}); "
                                f"see {log}")
         port = parent.recv()
         wait_live(port)
-        elapsed, calls = post_batches(port, WRITE_KEY, bodies, args.connections,
+        runs = {}
+        warm, paced = paced_calls(args, size)
+        if paced:  # first, at the stated rate; then as fast as the connections go
+            # Warm-up, not counted in the latencies: the first calls and the first ticks
+            # compile every statement and open every pooled connection (one stall of 50-90
+            # ms in the first second, enough to be an 800-call run's p99 on its own).
+            runs["warm-up"] = post_batches(port, WRITE_KEY, bodies[:warm], PACED_CONNECTIONS,
+                                           args.warmup_seconds, rate=args.ingest_rate / size)
+            elapsed, calls = post_batches(port, WRITE_KEY, bodies[warm:paced],
+                                          PACED_CONNECTIONS, args.paced_seconds,
+                                          rate=args.ingest_rate / size)
+            runs["paced"] = elapsed, [(i + warm, st, lat) for i, st, lat in calls]
+        # The saturating run's calls are the bodies after the paced ones (new message ids).
+        elapsed, calls = post_batches(port, WRITE_KEY, bodies[paced:], args.connections,
                                       args.ingest_seconds)
+        runs["saturating"] = elapsed, [(i + paced, st, lat) for i, st, lat in calls]
+        handled = handled_share(url)  # before the engine stops: what it kept up with
         parent.send("stop")
-    ok = [c for c in calls if 200 <= c[1] < 300]
-    accepted = {message_id(index, i) for index, _, _ in ok for i in range(size)}
+        worker.terminate()  # SIGTERM: `cadenza work` finishes its batch and exits 0
     stored = stored_ids(url)
+    out = {name: _ingest_figures(elapsed, calls, size) for name, (elapsed, calls) in runs.items()}
+    accepted = {message_id(index, i) for _, calls in runs.values()
+                for index, st, _ in calls if 200 <= st < 300 for i in range(size)}
+    r = out["saturating"]
+    r["paced"], r["warm-up"] = out.get("paced"), out.get("warm-up")
+    r.update(missing=len(accepted - set(stored)), extra=len(set(stored) - accepted),
+             duplicates=len(stored) - len(set(stored)), handled=handled)
+    return r
+
+
+def handled_share(url: str) -> float:
+    """The share of stored events the engine has handled (turned into enrollments) so far."""
+    from sqlalchemy import create_engine, func, select
+
+    from cadenza.engine import schema as t
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            done, total = conn.execute(select(
+                func.count().filter(t.events.c.processed.is_(True)), func.count())).one()
+    finally:
+        engine.dispose()
+    return done / total if total else 1.0
+
+
+PACED_CONNECTIONS = 8  # more than the paced rate needs, so a slow answer does not hold a slot
+
+
+def paced_calls(args: argparse.Namespace, size: int) -> tuple[int, int]:
+    """The warm-up's calls, and where the paced run's calls end (both 0 with no paced run)."""
+    if not args.ingest_rate:
+        return 0, 0
+    per_s = args.ingest_rate / size
+    warm = int(per_s * args.warmup_seconds)
+    return warm, warm + int(per_s * args.paced_seconds)
+
+
+def _ingest_figures(elapsed: float, calls: list[tuple[int, int, float]], size: int) -> dict:
+    ok = [c for c in calls if 200 <= c[1] < 300]
     latencies = sorted(c[2] for c in calls)
     return {"calls": len(calls), "ok": len(ok), "errors": len(calls) - len(ok),
             "events": len(ok) * size, "seconds": elapsed,
             "p50": statistics.quantiles(latencies, n=100)[49] if len(latencies) > 1 else 0.0,
-            "p99": statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else 0.0,
-            "missing": len(accepted - set(stored)), "extra": len(set(stored) - accepted),
-            "duplicates": len(stored) - len(set(stored))}
+            "p99": statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else 0.0}
 
 
 def stored_ids(url: str) -> list[str]:
@@ -380,24 +442,30 @@ class Bench:
 
     def run_ingests(self) -> None:
         size, customers = 100, 10_000
-        bodies = [batch_body(b, size, customers) for b in range(self.args.ingest_batches)]
+        a = self.args
+        paced = paced_calls(a, size)[1]
+        bodies = [batch_body(b, size, customers) for b in range(paced + a.ingest_batches)]
         say("ingest: SQLite")
         self._ingest("SQLite", f"sqlite:///{self.tmp / 'ingest.db'}", bodies, size)
         if self.pg is not None and not self.args.no_ingest_pg:
-            say("ingest: PostgreSQL")
-            try:
-                self._ingest("PostgreSQL", self.pg.create("ingest"), bodies, size)
-            finally:
-                self.pg.drop("ingest")
+            for label, separate in (("PostgreSQL, ticker in the API process", False),
+                                    ("PostgreSQL, `serve --no-ticker` + `cadenza work`", True)):
+                say(f"ingest: {label}")
+                try:
+                    self._ingest(label, self.pg.create("ingest"), bodies, size, separate)
+                finally:
+                    self.pg.drop("ingest")
 
-    def _ingest(self, label: str, url: str, bodies: list[bytes], size: int) -> None:
-        r = ingest(url, self.project, self.log, bodies, size, self.args)
+    def _ingest(self, label: str, url: str, bodies: list[bytes], size: int,
+                separate: bool = False) -> None:
+        r = ingest(url, self.project, self.log, bodies, size, self.args, separate)
         wrong = []
         if r["missing"] or r["duplicates"]:
             wrong.append(f"{r['missing']} accepted events missing, {r['duplicates']} stored "
                          "twice")
-        if r["errors"]:
-            wrong.append(f"{r['errors']} of {r['calls']} calls were not 2xx")
+        for run in (r, r["paced"] or {"errors": 0}, r["warm-up"] or {"errors": 0}):
+            if run["errors"]:
+                wrong.append(f"{run['errors']} of {run['calls']} calls were not 2xx")
         r["wrong"] = wrong
         self.failures += [f"ingest {label}: {w}" for w in wrong]
         self.ingests.append((label, r))
@@ -506,21 +574,33 @@ def baseline_table(b: Bench) -> list[str]:
 
 
 def ingest_table(b: Bench, a: argparse.Namespace) -> list[str]:
-    out = [f"Ingest: `POST /v1/batch` with 100 events per call on {a.connections} keep-alive "
-           "connections from a separate process; the app (`create_app(..., ticker="
-           f"{not a.no_ticker})`) under "
-           f"uvicorn, at most {a.ingest_batches:,} calls or {a.ingest_seconds:g} s. Afterwards "
-           "every accepted event is looked up in the store.", "",
-           "| store | calls (2xx) | events accepted | seconds | events/s | p50 ms | p99 ms | "
-           "stored exactly once |",
-           "|---|---:|---:|---:|---:|---:|---:|---|"]
+    paced = (f"first {a.warmup_seconds:g} s of warm-up (not counted), then "
+             f"{a.paced_seconds:g} s paced at {a.ingest_rate:,.0f} events/s "
+             f"({a.ingest_rate / 100:,.0f} calls/s on up to {PACED_CONNECTIONS} connections, "
+             "each latency counted from the moment its call was due), then "
+             if a.ingest_rate else "")
+    out = [f"Ingest: `POST /v1/batch` with 100 events per call from a separate process, "
+           f"{paced}saturating: {a.connections} keep-alive connections each posting its next "
+           f"call as soon as the last is answered, at most {a.ingest_batches:,} calls or "
+           f"{a.ingest_seconds:g} s. The app (`create_app(..., ticker={not a.no_ticker})`) runs "
+           "under uvicorn, its ticker (or a `cadenza work` process) turning the events into "
+           "enrollments meanwhile; *handled* is the share of stored events it had handled when "
+           "the load stopped. Afterwards every accepted event is looked up in the store.", "",
+           "| store | load | calls (2xx) | events accepted | seconds | events/s | p50 ms | "
+           "p99 ms | stored exactly once | handled |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
     for label, r in b.ingests:
         once = "yes" if not r["wrong"] else "NO (see below)"
         if r["extra"]:
             once += f" (+{r['extra']} stored without a 2xx)"
-        out.append(f"| {label} | {r['ok']:,} | {r['events']:,} | {r['seconds']:.1f} | "
-                   f"{r['events'] / r['seconds']:,.0f} | {r['p50'] * 1000:.1f} | "
-                   f"{r['p99'] * 1000:.1f} | {once} |")
+        runs = [("saturating", r)]
+        if r["paced"] is not None:
+            runs.insert(0, (f"paced {a.ingest_rate:,.0f}/s", r["paced"]))
+        for name, run in runs:
+            out.append(f"| {label} | {name} | {run['ok']:,} | {run['events']:,} | "
+                       f"{run['seconds']:.1f} | {run['events'] / run['seconds']:,.0f} | "
+                       f"{run['p50'] * 1000:.1f} | {run['p99'] * 1000:.1f} | {once} | "
+                       f"{r['handled']:.0%} |")
     out.append("")
     return out
 

@@ -50,9 +50,14 @@ def build_service(root: Path, settings: ServeSettings) -> Service:
     loaded = load_project(root)
     if loaded.project is None:
         raise BootError(f"the project at {root} has errors; fix them before serving.", loaded)
-    if settings.workers > 1 and not database_url(root, settings).startswith("postgresql"):
+    on_postgres = database_url(root, settings).startswith("postgresql")
+    if settings.workers > 1 and not on_postgres:
         raise SettingsError("several workers need PostgreSQL (--db postgresql+psycopg://...); "
                             "SQLite allows one writer.")
+    if not settings.ticker and not on_postgres:
+        raise SettingsError("--no-ticker (ticker = false) needs PostgreSQL (--db "
+                            "postgresql+psycopg://...): on SQLite the engine must run in the "
+                            "API's own process, the one writer; drop --no-ticker.")
     store = Store(open_engine(database_url(root, settings)))
     # Serving a folder deploys it, as `cadenza apply` would (a no-op when already applied).
     try:

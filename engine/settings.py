@@ -26,6 +26,9 @@ class ServeSettings(BaseSettings):
     write_key: SecretStr = SecretStr("")  # the Segment-style write key; empty: no auth
     admin_key: SecretStr = SecretStr("")  # for the status page and admin API
     tick_seconds: float = 1.0  # the ticker's longest sleep when nothing is due sooner
+    # False: this process answers HTTP only and `cadenza work` processes run what is due
+    # (PostgreSQL only: the ticker then has its own process, not a share of the API's).
+    ticker: bool = True
     batch_size: int = 500
     lease_seconds: int = 60
     public_url: str = "http://127.0.0.1:8600"  # what providers call back (webhook signatures)

@@ -140,19 +140,23 @@ class Store:
 
     # ------------------------------------------------------------------ work to do
     def work(self, until: int, limit: int) -> list[str]:
-        """Customers with pending events or due steps, at most `limit`, most overdue first."""
+        """Customers with pending events or due steps, at most `limit`, most overdue first.
+
+        Each source is read oldest first along its index and stops after `limit` rows, so a
+        batch costs the same with 100 or 1,000,000 events waiting. Grouping by customer over
+        everything due (as before) read the whole backlog for every batch: under a sustained
+        10,000 events/s the engine fell further behind the longer it ran."""
         e, ev = t.enrollments, t.events
         with self.engine.connect() as conn:
-            due = conn.execute(
-                select(e.c.customer_id, func.min(e.c.due_at).label("at"))
-                .where(e.c.state.in_(OPEN), e.c.due_at <= until)
-                .group_by(e.c.customer_id).order_by("at").limit(limit)).all()
-            pending = conn.execute(
-                select(ev.c.customer_id, func.min(ev.c.ts).label("at"))
-                .where(ev.c.processed.is_(False), ev.c.ts <= until)
-                .group_by(ev.c.customer_id).order_by("at").limit(limit)).all()
+            rows = [*conn.execute(select(ev.c.customer_id, ev.c.ts)
+                                  .where(ev.c.processed.is_(False), ev.c.ts <= until)
+                                  .order_by(ev.c.ts).limit(limit))]
+            for state in OPEN:  # one ordered index range each: `IN` would sort them all
+                rows += conn.execute(select(e.c.customer_id, e.c.due_at)
+                                     .where(e.c.state == state, e.c.due_at <= until)
+                                     .order_by(e.c.due_at).limit(limit)).all()
         first: dict[str, int] = {}
-        for cid, at in (*due, *pending):
+        for cid, at in rows:
             first[cid] = min(at, first.get(cid, at))
         return sorted(first, key=lambda c: (first[c], c))[:limit]
 

@@ -18,7 +18,11 @@ from cadenza.engine.service import Service
 from cadenza.engine.settings import ServeSettings, load_settings
 
 
-def create_app(service: Service, settings: ServeSettings, *, ticker: bool = True) -> Starlette:
+def create_app(service: Service, settings: ServeSettings, *, ticker: bool | None = None,
+               ) -> Starlette:
+    """The app; `ticker` (default: the `ticker` setting) runs the engine in this process."""
+    if ticker is None:
+        ticker = settings.ticker
     routes = [*health.routes(service, settings), *events.routes(service, settings),
               *webhooks.routes(service, settings), *admin.routes(service, settings),
               *openapi.routes(service, settings), *status.routes(service, settings)]

@@ -22,7 +22,7 @@ COMMANDS: dict[str, str] = {
     "init": "init:command", "simulate": "simulate:command", "test": "test:command",
     "explain": "explain:command", "diff": "diff:command", "plan": "deploy:plan_command",
     "apply": "deploy:apply_command", "serve": "serve:command", "migrate": "migrate:command",
-    "lsp": "lsp:command",
+    "lsp": "lsp:command", "work": "work:command",
 }
 
 

@@ -15,7 +15,7 @@ from cadenza.engine.settings import SettingsError, load_settings
 
 
 def run(project: Path, db: str | None, host: str | None, port: int | None,
-        workers: int | None) -> int:
+        workers: int | None, ticker: bool | None = None) -> int:
     import uvicorn
 
     from cadenza.engine.api.app import create_app
@@ -23,7 +23,8 @@ def run(project: Path, db: str | None, host: str | None, port: int | None,
     from cadenza.engine.logs import configure_json_logs
 
     try:
-        settings = load_settings(project, db=db, host=host, port=port, workers=workers)
+        settings = load_settings(project, db=db, host=host, port=port, workers=workers,
+                                 ticker=ticker)
         configure_json_logs()
         if settings.workers > 1:
             build_service(project, settings).store.engine.dispose()  # check before forking
@@ -31,6 +32,7 @@ def run(project: Path, db: str | None, host: str | None, port: int | None,
             for key, value in (("DB", settings.db), ("HOST", settings.host)):
                 if value:
                     os.environ[f"CADENZA_{key}"] = value
+            os.environ["CADENZA_TICKER"] = str(settings.ticker).lower()
             uvicorn.run("cadenza.engine.api.app:from_environment", factory=True,
                         host=settings.host, port=settings.port, workers=settings.workers,
                         log_level="warning")
@@ -47,8 +49,9 @@ def run(project: Path, db: str | None, host: str | None, port: int | None,
     except (SettingsError, StoreError, ConnectorConfigError) as exc:
         click.echo(f"error: {exc}", err=True)
         return 1
+    alone = "" if settings.ticker else "; API only: `cadenza work` runs what is due"
     click.echo(f"cadenza: serving {project} on http://{settings.host}:{settings.port} "
-               f"(status page at /, metrics at /metrics)", err=True)
+               f"(status page at /, metrics at /metrics{alone})", err=True)
     _stop_quietly()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     if service.fatal is not None:
@@ -72,7 +75,9 @@ def _stop_quietly() -> None:
 @click.option("--port", type=int, help="Port (default 8600).")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Worker processes (more than one needs PostgreSQL).")
+@click.option("--no-ticker", "no_ticker", is_flag=True, default=None,
+              help="Answer HTTP only; `cadenza work` processes run the engine (PostgreSQL).")
 def command(project: Path, db: str | None, host: str | None, port: int | None,
-            workers: int | None) -> None:
+            workers: int | None, no_ticker: bool | None) -> None:
     """Run PROJECT's playbooks on real time: event API, engine, sends, status page."""
-    finish(run(project, db, host, port, workers))
+    finish(run(project, db, host, port, workers, None if not no_ticker else False))
