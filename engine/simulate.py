@@ -10,6 +10,7 @@ recorder connectors through the same outbox and dispatcher that `serve` uses.
 from __future__ import annotations
 
 import gc
+import resource
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import TypeVar
 
 from cadenza.connectors import Connector
 from cadenza.connectors.recorder import RecorderConnector
+from cadenza.engine import shards
 from cadenza.engine.dataload import Loaded
 from cadenza.engine.db import open_engine, sqlite_url
 from cadenza.engine.dispatch import Dispatcher
@@ -51,7 +53,12 @@ class Simulation:
     db_path: Path | None = None
     window: int | None = None  # None: a day, or 15 minutes when playbooks watch segments
     playbooks: tuple[str, ...] = ()
+    # Processes the audience is split over (engine/shards.py); None: one per core (at most 4)
+    # from 40,000 customers on, else one.
+    parts: int | None = None
     store: Store = field(init=False)
+    # Each process's peak RSS in KB, this one first: a split run's memory is their sum.
+    peaks_kb: list[int] = field(init=False, default_factory=list)
     watch_segments: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
@@ -76,8 +83,38 @@ class Simulation:
         return self.project.model_copy(update={"playbooks": chosen})
 
     def run(self, progress: Progress | None = None) -> Store:
+        parts = self.parts or shards.default_count(len(self.data.customers))
+        if not shards.can_fork():  # the parts share the audience through fork (Linux)
+            parts = 1
         with fewer_collections():
-            return self._run(progress)
+            if parts <= 1:
+                return self._run(progress)
+            return self._run_split(parts, progress)
+
+    def _run_split(self, parts: int, progress: Progress | None) -> Store:
+        assert self.db_path is not None
+        self.store.engine.dispose()  # no open connection may cross the fork
+        pieces = shards.split(self.data, parts)
+        paths = [shards.part_path(self.db_path, k) for k in range(parts)]
+
+        def run_one(k: int, part_progress: Progress) -> None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{paths[k]}{suffix}").unlink(missing_ok=True)
+            part = Simulation(project=self.project, data=pieces[k], start=self.start,
+                              end=self.end, db_path=paths[k], window=self.window,
+                              playbooks=self.playbooks, parts=1)
+            try:
+                part.run(part_progress)
+            finally:
+                part.store.engine.dispose()  # closes the file whole: its WAL checkpointed
+
+        child_peaks = shards.run_parts(run_one, parts, self.end - self.start, progress)
+        shards.merge(self.db_path, paths)
+        self.store = Store(open_engine(sqlite_url(self.db_path), durable=False))
+        self.peaks_kb = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, *child_peaks]
+        if progress is not None:
+            progress(self.end - self.start, self.end - self.start)
+        return self.store
 
     def _run(self, progress: Progress | None) -> Store:
         # In slices: one statement over a million rows held every row's parameters at once.

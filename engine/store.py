@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from cadenza.engine import faults, pgbulk
+from cadenza.engine import faults, litebulk, pgbulk
 from cadenza.engine import schema as t
 from cadenza.engine.db import sqlite_write
 from cadenza.engine.evaluate import EventRecord
@@ -105,10 +105,11 @@ class Store:
         if pgbulk.is_postgres(conn):
             stored = set(pgbulk.insert_rows(conn, t.events, rows, skip_existing="message_id",
                                             returning="message_id"))
-        else:
-            stmt = dialect_insert(conn)(t.events).on_conflict_do_nothing(
-                index_elements=[t.events.c.message_id]).returning(t.events.c.message_id)
-            stored = set(conn.execute(stmt, rows).scalars())
+        else:  # this transaction is SQLite's one writer: what is not stored now gets in
+            taken = litebulk.existing(conn, t.events, "message_id", list(unique))
+            rows = [r for r in rows if r["message_id"] is None or r["message_id"] not in taken]
+            litebulk.insert_rows(conn, t.events, rows)
+            stored = set(unique) - taken
         return [e for e in unique.values() if e.message_id in stored] + anonymous
 
     # ------------------------------------------------------------------ playbook versions
@@ -221,6 +222,9 @@ class Store:
         return min(found, default=None)
 
     def mark_processed(self, conn: Connection, event_ids: Sequence[int]) -> None:
+        if not pgbulk.is_postgres(conn):
+            litebulk.update_by_id(conn, t.events, {"processed": True}, event_ids)
+            return
         for part in chunks(list(event_ids)):
             conn.execute(update(t.events).where(t.events.c.id.in_(part)).values(processed=True))
 
@@ -306,29 +310,18 @@ class Store:
         rows = [{"playbook": x.playbook, "version_id": x.version_id,
                  "customer_id": x.customer_id, "entered_at": x.entered_at,
                  **self._enrollment_row(x)} for x in new]
-        if pgbulk.is_postgres(conn):
-            ids = pgbulk.insert_rows_with_ids(conn, t.enrollments, rows)
-        else:
-            ids = list(conn.execute(insert(t.enrollments).returning(
-                t.enrollments.c.id, sort_by_parameter_order=True), rows).scalars())
+        bulk = pgbulk if pgbulk.is_postgres(conn) else litebulk
+        ids = bulk.insert_rows_with_ids(conn, t.enrollments, rows)
         for x, new_id in zip(new, ids, strict=True):
             x.id = new_id
 
     def _update_enrollments(self, conn: Connection, changed: list[Enrollment]) -> None:
         if not changed:
             return
-        rows = [{"id": x.id, **self._enrollment_row(x)} for x in changed]
-        if pgbulk.is_postgres(conn):
-            pgbulk.update_rows(conn, t.enrollments, "id",
-                               [{**r, "lease_owner": None, "lease_until": None} for r in rows])
-            return
-        e = t.enrollments
-        stmt = update(e).where(e.c.id == bindparam("eid")).values(
-            node=bindparam("node"), state=bindparam("state"), due_at=bindparam("due_at"),
-            context=bindparam("context"), ended_at=bindparam("ended_at"),
-            end_reason=bindparam("end_reason"), trail=bindparam("trail"),
-            lease_owner=None, lease_until=None)
-        conn.execute(stmt, [{**r, "eid": r["id"]} for r in rows])
+        rows = [{"id": x.id, **self._enrollment_row(x), "lease_owner": None,
+                 "lease_until": None} for x in changed]
+        bulk = pgbulk if pgbulk.is_postgres(conn) else litebulk
+        bulk.update_rows(conn, t.enrollments, "id", rows)
 
     @staticmethod
     def _update_customers(conn: Connection, changed: list[Customer]) -> None:
@@ -336,14 +329,8 @@ class Store:
             return
         rows = [{"id": x.id, "attributes": x.attributes, "email": x.email,
                  "phone": x.phone, "timezone": x.timezone} for x in changed]
-        if pgbulk.is_postgres(conn):
-            pgbulk.update_rows(conn, t.customers, "id", rows)
-            return
-        c = t.customers
-        stmt = update(c).where(c.c.id == bindparam("cid")).values(
-            attributes=bindparam("attributes"), email=bindparam("email"),
-            phone=bindparam("phone"), timezone=bindparam("timezone"))
-        conn.execute(stmt, [{**r, "cid": r["id"]} for r in rows])
+        bulk = pgbulk if pgbulk.is_postgres(conn) else litebulk
+        bulk.update_rows(conn, t.customers, "id", rows)
 
     @staticmethod
     def _insert_effects(conn: Connection, batch: Batch) -> None:
@@ -472,10 +459,8 @@ def _insert_all(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     """Many rows into `table`, each database's fastest way (engine/pgbulk.py says why)."""
     if not rows:
         return
-    if pgbulk.is_postgres(conn):
-        pgbulk.insert_rows(conn, table, rows)
-    else:
-        conn.execute(insert(table), rows)
+    bulk = pgbulk if pgbulk.is_postgres(conn) else litebulk
+    bulk.insert_rows(conn, table, rows)
 
 
 # Built once: dispatch writes each send's outcome in its own transaction (so a crash repeats at

@@ -30,3 +30,13 @@ def print_json(diagnostics: Sequence[Diagnostic]) -> None:
 def finish(code: int) -> NoReturn:
     """End the command with `code`, under `cadenza` and under click's test runner alike."""
     click.get_current_context().exit(code)
+
+
+def boot_failed(exc: Exception) -> int:
+    """Say why `serve` or `work` cannot start (the project's diagnostics first, when the
+    project is what failed); the exit code, 1."""
+    loaded = getattr(exc, "loaded", None)
+    if loaded is not None:
+        print_diagnostics(loaded.diagnostics, loaded.sources)
+    click.echo(f"error: {exc}", err=True)
+    return 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from cadenza.connectors import ConnectorConfigError
-from cadenza.engine.cli.output import finish, print_diagnostics
+from cadenza.engine.cli.output import boot_failed, finish
 from cadenza.engine.db import StoreError
 from cadenza.engine.settings import SettingsError, load_settings
 
@@ -41,14 +41,8 @@ def run(project: Path, db: str | None, host: str | None, port: int | None,
         # A full disk or read-only SQLite file: stop as SIGTERM does, then say why and exit 1.
         service.on_fatal = lambda: os.kill(os.getpid(), signal.SIGTERM)
         app = create_app(service, settings)
-    except BootError as exc:
-        if exc.loaded is not None:
-            print_diagnostics(exc.loaded.diagnostics, exc.loaded.sources)
-        click.echo(f"error: {exc}", err=True)
-        return 1
-    except (SettingsError, StoreError, ConnectorConfigError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        return 1
+    except (BootError, SettingsError, StoreError, ConnectorConfigError) as exc:
+        return boot_failed(exc)
     alone = "" if settings.ticker else "; API only: `cadenza work` runs what is due"
     click.echo(f"cadenza: serving {project} on http://{settings.host}:{settings.port} "
                f"(status page at /, metrics at /metrics{alone})", err=True)

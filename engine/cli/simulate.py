@@ -33,7 +33,7 @@ def _data_file(root: Path, given: Path | None, stems: tuple[str, ...]) -> Path |
 
 def run(project_dir: Path, playbook: str | None, customers: Path | None, events: Path | None,
         start: str | None, days: int | None, output: str, out: Path | None,
-        db: Path | None) -> int:
+        db: Path | None, parts: int | None = None) -> int:
     loaded = load_project(project_dir)
     if loaded.project is None:
         print_diagnostics(loaded.diagnostics, loaded.sources)
@@ -58,7 +58,7 @@ def run(project_dir: Path, playbook: str | None, customers: Path | None, events:
         return 1
     span = default_span(data, first, days)
     sim = Simulation(project=project, data=data, start=span[0], end=span[1], db_path=db,
-                     playbooks=(playbook,) if playbook else ())
+                     playbooks=(playbook,) if playbook else (), parts=parts)
     try:
         _run(sim, output)
         report = build_report(sim.scoped_project(), sim.store, *span)
@@ -119,9 +119,12 @@ def _emit(report: Report, output: str, out: Path | None) -> None:
               help="Write the report to this file.")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
               help="Keep the simulation's store here (for `cadenza explain`).")
+@click.option("--parts", type=click.IntRange(min=1, max=64),
+              help="Processes to split the audience over (default: one per core, at most 4, "
+                   "from 40,000 customers on; 1 uses the least memory).")
 def command(project: Path, playbook: str | None, customers: Path | None,
             events: Path | None, start: str | None, days: int | None, seed: int,
-            output: str, out: Path | None, db: Path | None) -> None:
+            output: str, out: Path | None, db: Path | None, parts: int | None) -> None:
     """Dry-run PROJECT (or one PLAYBOOK of it) over an audience and its event history."""
     del seed
-    finish(run(project, playbook, customers, events, start, days, output, out, db))
+    finish(run(project, playbook, customers, events, start, days, output, out, db, parts))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cadenza.connectors import ConnectorConfigError
-from cadenza.engine.cli.output import finish, print_diagnostics
+from cadenza.engine.cli.output import boot_failed, finish
 from cadenza.engine.db import StoreError
 from cadenza.engine.settings import SettingsError, load_settings
 
@@ -39,14 +39,8 @@ def run(project: Path, db: str | None, metrics_port: int | None) -> int:
                                 "itself, so start that instead.")
         configure_json_logs()
         service = build_service(project, settings)
-    except BootError as exc:
-        if exc.loaded is not None:
-            print_diagnostics(exc.loaded.diagnostics, exc.loaded.sources)
-        click.echo(f"error: {exc}", err=True)
-        return 1
-    except (SettingsError, StoreError, ConnectorConfigError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        return 1
+    except (BootError, SettingsError, StoreError, ConnectorConfigError) as exc:
+        return boot_failed(exc)
     stop = threading.Event()
     service.on_fatal = stop.set
     for sig in (signal.SIGTERM, signal.SIGINT):
