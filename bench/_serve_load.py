@@ -353,6 +353,3 @@ def work(url: str, project_dir: Path, log: Path) -> None:
     _logs_to(log)
     run(project_dir, url, None)
 
-
-def nothing(*_args: object) -> None:
-    """The child a run without a separate engine process starts in its place."""

@@ -28,7 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from _serve_load import (
@@ -283,8 +283,8 @@ def ingest(url: str, project: Path, log: Path, bodies: list[bytes], size: int,
     parent, child_end = CTX.Pipe()
     with child(_serve_load.serve, url, project, WRITE_KEY, log, child_end,
                not args.no_ticker and not separate) as proc, \
-            child(_serve_load.work if separate else _serve_load.nothing,
-                  url, project, log) as worker:
+            (child(_serve_load.work, url, project, log) if separate
+             else nullcontext()) as worker:
         if not parent.poll(120):
             raise RuntimeError(f"the server did not start (exit code {proc.exitcode}); "
                                f"see {log}")
@@ -308,7 +308,8 @@ def ingest(url: str, project: Path, log: Path, bodies: list[bytes], size: int,
         runs["saturating"] = elapsed, [(i + paced, st, lat) for i, st, lat in calls]
         handled = handled_share(url)  # before the engine stops: what it kept up with
         parent.send("stop")
-        worker.terminate()  # SIGTERM: `cadenza work` finishes its batch and exits 0
+        if worker is not None:
+            worker.terminate()  # SIGTERM: `cadenza work` finishes its batch and exits 0
     stored = stored_ids(url)
     out = {name: _ingest_figures(elapsed, calls, size) for name, (elapsed, calls) in runs.items()}
     accepted = {message_id(index, i) for _, calls in runs.values()

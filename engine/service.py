@@ -20,7 +20,6 @@ from sqlalchemy import Connection, event, select, text
 
 from cadenza.connectors import Connector
 from cadenza.connectors.events import DeliveryEvent, InboundSms
-from cadenza.engine import litebulk, pgbulk
 from cadenza.engine import schema as t
 from cadenza.engine.dataload import BadValueError, coerce
 from cadenza.engine.db import fatal_store_error, schema_version, write_gate
@@ -31,7 +30,7 @@ from cadenza.engine.runtime import Runtime, Stats
 from cadenza.engine.schema import SCHEMA_VERSION
 from cadenza.engine.sendwindow import SendWindow
 from cadenza.engine.state import Event
-from cadenza.engine.store import Store
+from cadenza.engine.store import Store, bulk_for
 from cadenza.grammar.diagnostics import did_you_mean
 from cadenza.playbooks import model as m
 
@@ -111,8 +110,7 @@ class Service:
         # Sorted: concurrent callers lock the rows in one order.
         rows = [{"id": cid, "attributes": {}, "email_revoked": False, "sms_revoked": False,
                  "updated_at": now} for cid in sorted(ids)]
-        bulk = pgbulk if pgbulk.is_postgres(conn) else litebulk
-        bulk.insert_rows(conn, t.customers, rows, skip_existing="id")
+        bulk_for(conn).insert_rows(conn, t.customers, rows, skip_existing="id")
 
     def identify(self, customer_id: str, traits: Mapping[str, Any]) -> list[str]:
         """Set a customer's attributes from traits; returns problems (unknown or bad traits)."""

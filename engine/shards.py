@@ -38,8 +38,8 @@ IDEMPOTENT = ("schedule_fires", "feedback_events")
 
 
 def default_count(customers: int) -> int:
-    """How many parts a simulation of `customers` runs in (1: not split)."""
-    if customers < SHARD_FROM or not can_fork():
+    """How many parts a simulation of `customers` runs in (1: not split) where it can fork."""
+    if customers < SHARD_FROM:
         return 1
     return max(1, min(os.cpu_count() or 1, 4))
 

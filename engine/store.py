@@ -36,6 +36,11 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[i:i + size]
 
 
+def bulk_for(conn: Connection) -> Any:
+    """The bulk-write module for the connection's database: pgbulk or litebulk."""
+    return pgbulk if pgbulk.is_postgres(conn) else litebulk
+
+
 def dialect_insert(conn: Connection) -> Any:
     """INSERT with ON CONFLICT support on both databases."""
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
@@ -310,8 +315,7 @@ class Store:
         rows = [{"playbook": x.playbook, "version_id": x.version_id,
                  "customer_id": x.customer_id, "entered_at": x.entered_at,
                  **self._enrollment_row(x)} for x in new]
-        bulk = pgbulk if pgbulk.is_postgres(conn) else litebulk
-        ids = bulk.insert_rows_with_ids(conn, t.enrollments, rows)
+        ids = bulk_for(conn).insert_rows_with_ids(conn, t.enrollments, rows)
         for x, new_id in zip(new, ids, strict=True):
             x.id = new_id
 
@@ -320,8 +324,7 @@ class Store:
             return
         rows = [{"id": x.id, **self._enrollment_row(x), "lease_owner": None,
                  "lease_until": None} for x in changed]
-        bulk = pgbulk if pgbulk.is_postgres(conn) else litebulk
-        bulk.update_rows(conn, t.enrollments, "id", rows)
+        bulk_for(conn).update_rows(conn, t.enrollments, "id", rows)
 
     @staticmethod
     def _update_customers(conn: Connection, changed: list[Customer]) -> None:
@@ -329,8 +332,7 @@ class Store:
             return
         rows = [{"id": x.id, "attributes": x.attributes, "email": x.email,
                  "phone": x.phone, "timezone": x.timezone} for x in changed]
-        bulk = pgbulk if pgbulk.is_postgres(conn) else litebulk
-        bulk.update_rows(conn, t.customers, "id", rows)
+        bulk_for(conn).update_rows(conn, t.customers, "id", rows)
 
     @staticmethod
     def _insert_effects(conn: Connection, batch: Batch) -> None:
@@ -459,8 +461,7 @@ def _insert_all(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     """Many rows into `table`, each database's fastest way (engine/pgbulk.py says why)."""
     if not rows:
         return
-    bulk = pgbulk if pgbulk.is_postgres(conn) else litebulk
-    bulk.insert_rows(conn, table, rows)
+    bulk_for(conn).insert_rows(conn, table, rows)
 
 
 # Built once: dispatch writes each send's outcome in its own transaction (so a crash repeats at
