@@ -97,7 +97,7 @@ class _Recovery:
 
     def __call__(self, error: UnexpectedInput) -> bool:
         if isinstance(error, UnexpectedCharacters):
-            self.report(_char_diagnostic(self.file, error))
+            self.report(_char_diagnostic(self.file, error, self.lines))
             return True
         if isinstance(error, UnexpectedToken):
             return self._on_token(error)
@@ -159,9 +159,15 @@ def _resync(error: UnexpectedToken, token: Token) -> None:
         state.state_stack[:], state.value_stack[:] = saved
 
 
-def _char_diagnostic(file: str, error: UnexpectedCharacters) -> Diagnostic:
+def _char_diagnostic(file: str, error: UnexpectedCharacters, lines: list[str]) -> Diagnostic:
     span = Span.point(error.line, error.column)
     char = error.char
+    if (bad := _bad_duration(error, lines)) is not None:
+        return Diagnostic(
+            code="E001", file=file, span=span,
+            message=f"'{bad}' is not a duration.",
+            hint="units are w (weeks), d (days), h, m (minutes) and s, combined as in 1d12h; "
+                 "months and years vary in length, so write 30d or 365d.")
     if char == '"':
         return Diagnostic(
             code="E002", file=file, span=span,
@@ -175,6 +181,18 @@ def _char_diagnostic(file: str, error: UnexpectedCharacters) -> Diagnostic:
         message=f"unexpected character '{shown}'.",
         hint=f"expected {expected} here." if expected else "remove this character.",
     )
+
+
+def _bad_duration(error: UnexpectedCharacters, lines: list[str]) -> str | None:
+    """`1M`, `2mo`, `3 months` where a duration goes: the word after the digits, not the
+    digit the lexer stopped at, is what to fix."""
+    if "DURATION" not in (error.allowed or set()) or not 0 < error.line <= len(lines):
+        return None
+    match = _NUMBER_WORD.match(lines[error.line - 1], error.column - 1)
+    return match.group(0) if match else None
+
+
+_NUMBER_WORD = re.compile(r"\d+(?:[wdhms]|\d)*\s?[A-Za-z]+")
 
 
 # The forms of statements people most often get wrong, by their first word: a syntax error on

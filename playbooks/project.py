@@ -110,6 +110,14 @@ def _settings(root: Path) -> tuple[ProjectSettings, list[Diagnostic]]:
     try:
         data = tomllib.loads(path.read_text("utf-8-sig"))
         settings = ProjectSettings.model_validate(data.get("project", {}))
+    except OSError as exc:
+        return ProjectSettings(), [unreadable(path, exc)]
+    except UnicodeDecodeError as exc:
+        return ProjectSettings(), [Diagnostic(
+            code="E050", file=file, span=Span.point(1, 1),
+            message=f"cadenza.toml is not valid UTF-8: byte {exc.object[exc.start]:#x} at "
+                    f"offset {exc.start} cannot be decoded.",
+            hint="save the file as UTF-8 (every editor offers it).")]
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", 1) or 1
         col = getattr(exc, "colno", 1) or 1
@@ -151,7 +159,9 @@ def _load_project(path: Path, buffers: Mapping[Path, str] | None) -> LoadedProje
             hint="run 'cadenza init DIR' to start a project."))
     for file in files:
         text = buffers.get(file.resolve()) if buffers else None
-        data = file.read_bytes() if text is None else text.encode("utf-8")
+        data = _read(file, diagnostics) if text is None else text.encode("utf-8")
+        if data is None:
+            continue
         doc, found = parse_bytes(data, str(file))
         sources[str(file)] = data.decode("utf-8-sig", errors="replace")
         diagnostics.extend(found)
@@ -197,6 +207,24 @@ def _broken_entry(d: Diagnostic, broken: set[tuple[str, int]], lines: list[str])
     return False
 
 
+def _read(path: Path, diagnostics: list[Diagnostic]) -> bytes | None:
+    """The file's bytes, or None with an E052 saying why it could not be read (a permission,
+    a file removed mid-walk): one unreadable file must not hide the others' findings."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        diagnostics.append(unreadable(path, exc))
+        return None
+
+
+def unreadable(path: Path, exc: OSError) -> Diagnostic:
+    reason = exc.strerror or type(exc).__name__
+    return Diagnostic(
+        code="E052", file=str(path), span=Span.point(1, 1),
+        message=f"'{path}' cannot be read: {reason}.",
+        hint="check the file's permissions (the user running cadenza must be able to read it).")
+
+
 def _templates(root: Path, diagnostics: list[Diagnostic],
                ) -> tuple[dict[str, m.Template], dict[str, str]]:
     folder = root / "templates"
@@ -205,7 +233,9 @@ def _templates(root: Path, diagnostics: list[Diagnostic],
     if not folder.is_dir():
         return templates, sources
     for path in sorted(p for p in folder.rglob("*.liquid") if p.is_file()):
-        text, problems = decode(path.read_bytes(), str(path))
+        if (data := _read(path, diagnostics)) is None:
+            continue
+        text, problems = decode(data, str(path))
         diagnostics.extend(problems)
         if text is None:
             continue

@@ -129,6 +129,18 @@ def test_rendering_has_caret_and_help() -> None:
         "  = help: expected ':' here.")
 
 
+@pytest.mark.parametrize(("line", "word"), [("wait 1M", "1M"), ("wait 2mo", "2mo"),
+                                             ("reenter after 1y", "1y"),
+                                             ("cap email 2 per 1week", "1week")])
+def test_a_month_or_year_is_not_a_duration(line: str, word: str) -> None:
+    """A unit the language lacks is named whole, with the units it has and what to write."""
+    _, diags = parse_text(f"playbook p {{\n  when api\n  {line}\n  end\n}}\n", "f.play")
+    [d] = diags
+    assert d.message == f"'{word}' is not a duration."
+    assert d.hint is not None
+    assert "write 30d or 365d" in d.hint
+
+
 def test_comment_lines_follow_lark_line_counting() -> None:
     """A U+2028 inside a string is not a line break: no phantom comment appears."""
     doc, diags = parse_text('playbook p {\n  owner "a\u2028#b"\n  when api\n  end\n}\n', "f")

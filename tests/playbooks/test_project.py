@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from cadenza.playbooks.project import load_project
 from tests.playbooks.conftest import Make
@@ -161,3 +164,62 @@ def test_a_misspelt_bound_property_suggests_the_whole_path(make_project: Make) -
                           '  task "They said: {{ reply.bdy }}" to "care"\n}\n')
     [d] = [d for d in loaded.diagnostics if d.code == "E038"]
     assert "uses 'reply.bdy', which is not known — did you mean 'reply.body'?" in d.message
+
+
+def _unreadable(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Reading any file called `name` fails as a missing read permission does (tests run as
+    root on CI, where chmod 000 would not stop a read)."""
+    read_bytes, read_text = Path.read_bytes, Path.read_text
+
+    def deny(path: Path) -> None:
+        if path.name == name:
+            raise PermissionError(13, "Permission denied", str(path))
+
+    def bytes_(path: Path) -> bytes:
+        deny(path)
+        return read_bytes(path)
+
+    def text_(path: Path, *a: Any, **k: Any) -> str:
+        deny(path)
+        return read_text(path, *a, **k)
+
+    monkeypatch.setattr(Path, "read_bytes", bytes_)
+    monkeypatch.setattr(Path, "read_text", text_)
+
+
+def test_an_unreadable_playbook_is_reported_and_the_rest_still_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A .play file cadenza may not read is an E052 naming it; the other files' findings
+    still come."""
+    (tmp_path / "a.play").write_text("schema { event x {} }\n", encoding="utf-8")
+    (tmp_path / "b.play").write_text("playbook b {\n  when event nope\n  end\n}\n",
+                                     encoding="utf-8")
+    _unreadable(monkeypatch, "a.play")
+    found = load_project(tmp_path).diagnostics
+    assert [d.code for d in found] == ["E052", "E014"]
+    assert found[0].message == f"'{tmp_path / 'a.play'}' cannot be read: Permission denied."
+    assert found[0].hint is not None
+    assert "permissions" in found[0].hint
+
+
+def test_an_unreadable_template_or_config_is_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "hi.liquid").write_text("hello", encoding="utf-8")
+    (tmp_path / "cadenza.toml").write_text("[project]\n", encoding="utf-8")
+    (tmp_path / "a.play").write_text("schema { event x {} }\n", encoding="utf-8")
+    _unreadable(monkeypatch, "hi.liquid")
+    [d] = load_project(tmp_path).diagnostics
+    assert (d.code, d.file) == ("E052", str(tmp_path / "templates" / "hi.liquid"))
+    monkeypatch.undo()
+    _unreadable(monkeypatch, "cadenza.toml")
+    [d] = load_project(tmp_path).diagnostics
+    assert d.message == f"'{tmp_path / 'cadenza.toml'}' cannot be read: Permission denied."
+
+
+def test_a_config_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "cadenza.toml").write_bytes(b'[project]\nname = "caf\xe9"\n')
+    (tmp_path / "a.play").write_text("schema { event x {} }\n", encoding="utf-8")
+    [d] = load_project(tmp_path).diagnostics
+    assert (d.code, d.message) == (
+        "E050", "cadenza.toml is not valid UTF-8: byte 0xe9 at offset 21 cannot be decoded.")
