@@ -54,6 +54,9 @@ def check_positive(d: ast.Duration, file: str, rep: Reporter) -> None:
 def day_numbers(days: Sequence[ast.DayRange], file: str, rep: Reporter) -> tuple[int, ...]:
     out: set[int] = set()
     for r in days:
+        if r.last is None and (group := DAY_GROUPS.get(r.first.name.lower())) is not None:
+            out.update(group)
+            continue
         first = _day(r.first, file, rep)
         last = first if r.last is None else _day(r.last, file, rep)
         if first is None or last is None:
@@ -66,24 +69,23 @@ def day_numbers(days: Sequence[ast.DayRange], file: str, rep: Reporter) -> tuple
     return tuple(sorted(out))
 
 
-# `wait until weekday 09:00` and `when every weekend` know these words; a send window takes a
-# range, so point at the range instead of guessing a day ("did you mean 'wednesday'?").
-DAY_GROUPS = {"weekday": "mon-fri", "weekdays": "mon-fri", "weekend": "sat-sun",
-              "weekends": "sat-sun"}
+# The words `wait until weekday 09:00` and `when every weekend` know, in a send window too:
+# `on weekdays 09:00-17:00` says what the marketer means (Monday is 0).
+DAY_GROUPS = {"weekday": range(5), "weekdays": range(5), "weekend": range(5, 7),
+              "weekends": range(5, 7), "day": range(7), "daily": range(7)}
 
 
 def _day(name: ast.Ident, file: str, rep: Reporter) -> int | None:
     day = DAYS.get(name.name.lower())
-    group = DAY_GROUPS.get(name.name.lower())
-    if day is None and group is not None:
+    if day is None and name.name.lower() in DAY_GROUPS:
         rep.error("E021", file, name.span,
-                  f"a send window takes days, not '{name.name}': write '{group}'.",
-                  hint="days are mon, tue, wed, thu, fri, sat, sun (or written out), as ranges "
-                       "(mon-fri) or lists (mon-wed, fri).")
+                  f"'{name.name}' is a group of days and cannot end or start a range.",
+                  hint="write the days themselves (mon-fri) or the group alone (on weekdays).")
     elif day is None:
         rep.error("E021", file, name.span,
                   f"unknown day '{name.name}'{did_you_mean(name.name.lower(), DAYS)}",
-                  hint="days are mon, tue, wed, thu, fri, sat, sun (or written out).")
+                  hint="days are mon, tue, wed, thu, fri, sat, sun (or written out), "
+                       "weekdays, weekends or daily.")
     return day
 
 
