@@ -9,7 +9,7 @@ valid"), so they go through :func:`redact_text` before they reach a log or a res
 from __future__ import annotations
 
 import re
-from collections.abc import MutableMapping
+from collections.abc import Collection, MutableMapping
 from typing import Any
 
 import structlog
@@ -61,14 +61,18 @@ class RedactProcessor:
     """A structlog processor that redacts addresses in every string value of an event.
 
     Connectors only log redacted values already; the service installs this as a second line
-    of defence for whatever else logs a recipient by mistake.
+    of defence for whatever else logs a recipient by mistake. Keys in ``skip`` are left as
+    they are: values the caller knows never hold an address.
     """
+
+    def __init__(self, skip: Collection[str] = ()) -> None:
+        self.skip = frozenset(skip)
 
     def __call__(
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         for key, value in event_dict.items():
-            if isinstance(value, str):
+            if isinstance(value, str) and key not in self.skip:
                 event_dict[key] = redact_text(value)
         return event_dict
 

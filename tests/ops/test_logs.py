@@ -44,3 +44,15 @@ def test_each_send_logs_its_playbook_version_enrollment_and_step(tmp_path: Path,
     assert sent[0]["step"] == "greet"
     assert sent[0]["outcome"] == "sent"
     assert isinstance(sent[0]["enrollment"], int)
+
+
+def test_json_logs_take_what_orjson_refuses(capsys: pytest.CaptureFixture[str]) -> None:
+    """A value orjson cannot write (an integer past 64 bits, an object) still makes a line."""
+    configure_json_logs()
+    try:
+        structlog.get_logger("t").info("odd", big=2**70, thing=object())
+        line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    finally:
+        structlog.reset_defaults()
+    assert line["big"] == 2**70
+    assert line["thing"].startswith("<object object")
