@@ -166,10 +166,16 @@ class Unknown:
 
 
 SendResult: TypeAlias = Delivered | Transient | Permanent | Unknown
+# Requests a network connector keeps out at once, unless its `concurrency` key says otherwise.
+DEFAULT_CONCURRENCY = 8
 
 
 class Connector(Protocol):
-    """A side effect with one method. Implementations are thread-safe unless stated."""
+    """A side effect with one method. Implementations are thread-safe unless stated.
+
+    One may also have ``max_in_flight``, how many ``send`` calls the dispatcher may run at
+    once (from its ``concurrency`` key); without it, one at a time.
+    """
 
     @property
     def name(self) -> str:

@@ -41,7 +41,11 @@ class TokenBucket:
         """Take ``tokens`` now if available; never waits."""
         return self.wait_time(tokens, take=True) == 0.0
 
-    def settle(self) -> None:
+    def take(self) -> bool | None:
+        """A token now (True), or None when empty: the dispatcher's rate-limit protocol."""
+        return True if self.try_acquire() else None
+
+    def settle(self, slot: object = None) -> None:
         """Nothing to do: a token is spent when taken, not when its request finishes."""
 
     def wait_time(self, tokens: float = 1.0, *, take: bool = False) -> float:

@@ -20,7 +20,16 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from ._http import classify_status, classify_urllib_failure, header, short
-from .base import Channel, Delivered, Message, Permanent, SendResult, Unknown, wrong_channel
+from .base import (
+    DEFAULT_CONCURRENCY,
+    Channel,
+    Delivered,
+    Message,
+    Permanent,
+    SendResult,
+    Unknown,
+    wrong_channel,
+)
 from .redact import get_logger, redact_address
 
 MESSAGE_ID_ARG = "cadenza_message_id"
@@ -38,6 +47,8 @@ class SendGridConfig(BaseModel):
     reply_to: str | None = None
     host: str = "https://api.sendgrid.com"
     timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # Requests out at once (a provider's answer takes ~100-300 ms; one at a time is ~5/s).
+    concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=64)
     sandbox: bool = False
     categories: tuple[str, ...] = ()
 
@@ -64,6 +75,11 @@ class SendGridConnector:
     config: SendGridConfig
     api_key: SecretStr = field(repr=False)
     channel: Channel = field(default="email", init=False)
+
+    @property
+    def max_in_flight(self) -> int:
+        """Requests the dispatcher may have out at once through this connector."""
+        return self.config.concurrency
 
     def __post_init__(self) -> None:
         self._client = SendGridAPIClient(

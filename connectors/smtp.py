@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ._http import short
 from .base import (
+    DEFAULT_CONCURRENCY,
     Channel,
     Delivered,
     Message,
@@ -51,6 +52,8 @@ class SmtpConfig(BaseModel):
     username: str | None = None
     password_env: str | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # Requests out at once (a provider's answer takes ~100-300 ms; one at a time is ~5/s).
+    concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=64)
     local_hostname: str | None = None
 
 
@@ -70,6 +73,11 @@ class SmtpConnector:
     config: SmtpConfig
     password: SecretStr | None = field(default=None, repr=False)
     channel: Channel = field(default="email", init=False)
+
+    @property
+    def max_in_flight(self) -> int:
+        """Requests the dispatcher may have out at once through this connector."""
+        return self.config.concurrency
 
     def send(self, message: Message) -> SendResult:
         """Deliver one message to the relay and map the reply to a :data:`SendResult`."""

@@ -26,6 +26,7 @@ from twilio.rest import Client
 
 from ._http import parse_retry_after, short
 from .base import (
+    DEFAULT_CONCURRENCY,
     Channel,
     Delivered,
     Message,
@@ -56,6 +57,8 @@ class TwilioConfig(BaseModel):
     status_callback: str | None = None
     base_url: str | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # Requests out at once (a provider's answer takes ~100-300 ms; one at a time is ~5/s).
+    concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=64)
 
     @model_validator(mode="after")
     def _one_sender(self) -> TwilioConfig:
@@ -100,6 +103,11 @@ class TwilioConnector:
     config: TwilioConfig
     auth_token: SecretStr = field(repr=False)
     channel: Channel = field(default="sms", init=False)
+
+    @property
+    def max_in_flight(self) -> int:
+        """Requests the dispatcher may have out at once through this connector."""
+        return self.config.concurrency
 
     def __post_init__(self) -> None:
         self._http = _RoutedHttpClient(self.config.timeout_s, self.config.base_url)

@@ -25,7 +25,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ._http import classify_status, classify_urllib_failure, header, short
-from .base import Channel, Delivered, Message, SendResult, Unknown, wrong_channel
+from .base import (
+    DEFAULT_CONCURRENCY,
+    Channel,
+    Delivered,
+    Message,
+    SendResult,
+    Unknown,
+    wrong_channel,
+)
 from .redact import get_logger, redact_address
 
 SIGNATURE_HEADER = "X-Cadenza-Signature"
@@ -42,6 +50,8 @@ class WebhookConfig(BaseModel):
     secret_env: str
     channel: Channel = "webhook"
     timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # Requests out at once (a provider's answer takes ~100-300 ms; one at a time is ~5/s).
+    concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=64)
     headers: Mapping[str, str] = Field(default_factory=dict)
 
 
@@ -84,6 +94,11 @@ class WebhookConnector:
     def channel(self) -> Channel:
         """The channel this endpoint serves (``webhook`` unless configured otherwise)."""
         return self.config.channel
+
+    @property
+    def max_in_flight(self) -> int:
+        """Requests the dispatcher may have out at once through this connector."""
+        return self.config.concurrency
 
     def send(self, message: Message) -> SendResult:
         """POST ``message``; map the response or failure to a :data:`SendResult`."""

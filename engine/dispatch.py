@@ -14,13 +14,14 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from sqlalchemy import Connection
 
-from cadenza.connectors import Connector, Message
+from cadenza.connectors import Connector, Message, SendResult
 from cadenza.connectors.retry import DeadLetter, Decision, Done, Hold, RetryIn, RetryPolicy
 from cadenza.engine import faults
 from cadenza.engine.sendwindow import Limit
@@ -33,6 +34,36 @@ log = structlog.get_logger("cadenza.dispatch")
 AT_MOST_ONCE = frozenset({"sms"})
 # Human tasks go out through a webhook connector (a CRM or ticket queue).
 CONNECTOR_CHANNEL = {"email": "email", "sms": "sms", "webhook": "webhook", "task": "webhook"}
+
+
+def in_flight_limit(connector: Connector) -> int:
+    """How many requests a connector may have out at once (its `concurrency` setting; 1 for
+    one without, such as the recorder, whose scripted answers must come in order)."""
+    return max(1, int(getattr(connector, "max_in_flight", 1)))
+
+
+# A request's rate limit and the slot it took there (None, None without a limit).
+_Held = tuple[Limit | None, object | None]
+
+
+@dataclass
+class _Round:
+    """One claim's sending: its answers so far and the requests still out."""
+
+    now: int
+    rows: Sequence[Any]
+    claimed: float  # time.monotonic() of the claim: the lease runs from there
+    versions: Mapping[int, int] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    revoked: list[tuple[str, str]] = field(default_factory=list)
+    full: set[str] = field(default_factory=set)
+    out: dict[Future[SendResult], tuple[Any, _Held]] = field(default_factory=dict)
+    sent: set[int] = field(default_factory=set)  # ids of the rows whose request went out
+    # A write failed (the store is down): send nothing more, keep outcomes for the next round.
+    halted: bool = False
+
+    def out_for(self, name: str) -> int:
+        return sum(1 for row, _ in self.out.values() if (row.connector or row.channel) == name)
 
 
 @dataclass
@@ -62,6 +93,7 @@ class Dispatcher:
     # Outcomes a database outage kept from being written: written first next time, so a sent
     # message is not sent again when its lease runs out.
     unrecorded: list[dict[str, Any]] = field(default_factory=list)
+    _executor: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def connector_for(self, row: Any) -> Connector:
         return self.connectors[row.connector or row.channel]
@@ -90,65 +122,139 @@ class Dispatcher:
         if self.clock is not None:  # a long tick's `now` is old: leases would start short
             now = max(now, int(self.clock()))
         rows = self.store.claim_messages(now, limit, self.owner, self.lease_s)
-        claimed = time.monotonic()
         if rows:
             faults.hit("after_outbox_claim")
-        versions = self.store.versions_of({r.enrollment_id for r in rows})
-        results: list[dict[str, Any]] = []
-        revoked: list[tuple[str, str]] = []
-        full: set[str] = set()
-        for i, row in enumerate(rows):
-            name = row.connector or row.channel
-            bucket = self.limits.get(name)
-            if time.monotonic() - claimed > self.lease_s / 2:
+        run = _Round(now=now, rows=rows, claimed=time.monotonic())
+        run.versions = self.store.versions_of({r.enrollment_id for r in rows})
+        try:
+            self._send_all(run)
+        finally:
+            self._land(run)  # what is still out: its answers, before anything else happens
+        self._hold_until(run.full)
+        if self.record_each:
+            self._record([r for r in run.results if r["status"] == "pending"])  # handed back
+        else:
+            self._record(run.results)
+        self._revoke(run.revoked)
+        return sum(1 for r in run.results if r["status"] != "pending")
+
+    def _send_all(self, run: _Round) -> None:
+        for i, row in enumerate(run.rows):
+            if time.monotonic() - run.claimed > self.lease_s / 2 or run.halted:
                 # Slow sends (timeouts) or slow writes: hand the rest back while the lease
                 # still holds, or another worker would take them over and send them again.
-                results += [self._release(rest) for rest in rows[i:]]
-                break
-            if name in full or (bucket is not None and not bucket.try_acquire()):
-                full.add(name)  # over the rate: hand it back for the next round
-                results.append(self._release(row))
+                # With the store down, send nothing more: the rest goes back when it returns.
+                self._hand_back(run, run.rows[i:])
+                return
+            if (row.connector or row.channel) in run.full:  # over the rate: next round
+                run.results.append(self._release(row))
                 continue
-            if (self.record_each and row.channel in AT_MOST_ONCE
-                    and not self.store.mark_sending(self._held(), row.id, self.owner)):
-                continue  # the lease ran out and another worker holds it now: it sends it
-            decision = self.policy.decide(self.connector_for(row).send(self.message(row)),
-                                          row.attempts + 1)
-            if bucket is not None:
-                bucket.settle()
-            if isinstance(decision, Done):
-                faults.hit("after_provider_accept", row.channel)
-            at = min(now, row.next_attempt_at) if self.virtual_time else now
-            results.append(self._result(row, decision, at, self._retry_at(decision, at)))
-            log.info("message.dispatched", outcome=results[-1]["status"],
-                     playbook=row.playbook, version=versions.get(row.enrollment_id),
-                     enrollment=row.enrollment_id, step=row.node,
-                     channel=row.channel, message_id=row.idempotency_key,
-                     attempt=row.attempts + 1)
-            if isinstance(decision, DeadLetter) and decision.opted_out:
-                revoked.append((row.customer_id, row.channel))
-            if self.record_each:
-                self._record_sent(results, rows, i + 1)
-        self._hold_until(full)
-        if self.record_each:
-            self._record([r for r in results if r["status"] == "pending"])  # handed back
-        else:
-            self._record(results)
-        self._revoke(revoked)
-        return sum(1 for r in results if r["status"] != "pending")
+            try:
+                self._start(run, row)
+            except Exception:
+                if run.halted:  # the unsent rest goes back when the store does
+                    self._hand_back(run, [r for r in run.rows[i:] if r.id not in run.sent])
+                raise
 
-    def _record_sent(self, results: list[dict[str, Any]], rows: Sequence[Any],
-                     rest: int) -> None:
-        """The last outcome, written before the next send: a crash then repeats only the
-        message in flight, not every message of the claim a provider already accepted. With
-        the store down, send nothing more; the unsent rest goes back to pending when it returns.
-        """
+    def _start(self, run: _Round, row: Any) -> None:
+        """Send `row` now, or on the pool when its connector takes several requests at once
+        (each waits its turn: at most `max_in_flight` out per connector). The rate limit's
+        slot is taken when the request goes out, not before its turn, so the provider never
+        sees more than the limit in any window."""
+        connector = self.connector_for(row)
+        name = row.connector or row.channel
+        width = in_flight_limit(connector)
+        inline = width == 1 and not run.out  # no thread hop for a recorder or a one-at-a-time
+        while not inline and run.out_for(name) >= width:
+            self._collect(run, FIRST_COMPLETED)
+        bucket = self.limits.get(name)
+        slot = bucket.take() if bucket is not None else None
+        if bucket is not None and slot is None:
+            run.full.add(name)
+            run.results.append(self._release(row))
+            return
+        if (self.record_each and row.channel in AT_MOST_ONCE
+                and not self.store.mark_sending(self._held(), row.id, self.owner)):
+            return  # the lease ran out and another worker holds it now: it sends it
+        run.sent.add(row.id)
+        if inline:
+            self._finish(run, row, (bucket, slot), connector.send(self.message(row)))
+            return
+        future = self._pool().submit(connector.send, self.message(row))
+        run.out[future] = (row, (bucket, slot))
+
+    def _collect(self, run: _Round, when: str) -> None:
+        done, _ = wait(list(run.out), return_when=when)
+        for future in done:
+            row, held = run.out.pop(future)
+            self._finish(run, row, held, future.result())
+
+    def _land(self, run: _Round) -> None:
+        """Every request still out answered and its outcome kept (written, or held back for
+        the next round once a write failed): an accepted message must not be forgotten."""
+        error: Exception | None = None
+        while run.out:
+            try:
+                self._collect(run, ALL_COMPLETED)
+            except Exception as exc:  # the others still answer; the first error is raised
+                run.halted = True
+                error = error or exc
+        if error is not None:
+            raise error
+
+    def _finish(self, run: _Round, row: Any, held: _Held, answer: SendResult) -> None:
+        decision = self.policy.decide(answer, row.attempts + 1)
+        bucket, slot = held
+        if bucket is not None:
+            bucket.settle(slot)
+        if isinstance(decision, Done):
+            faults.hit("after_provider_accept", row.channel)
+        at = min(run.now, row.next_attempt_at) if self.virtual_time else run.now
+        result = self._result(row, decision, at, self._retry_at(decision, at))
+        run.results.append(result)
+        log.info("message.dispatched", outcome=result["status"],
+                 playbook=row.playbook, version=run.versions.get(row.enrollment_id),
+                 enrollment=row.enrollment_id, step=row.node,
+                 channel=row.channel, message_id=row.idempotency_key,
+                 attempt=row.attempts + 1)
+        if isinstance(decision, DeadLetter) and decision.opted_out:
+            run.revoked.append((row.customer_id, row.channel))
+        if self.record_each:
+            self._record_sent(run, result)
+
+    def _record_sent(self, run: _Round, result: dict[str, Any]) -> None:
+        """This outcome, written before the next send: a crash then repeats only what is in
+        flight, not every message of the claim a provider already accepted. With the store
+        down, it is kept for the next round and nothing more is sent."""
+        if run.halted:
+            self.unrecorded.append(result)
+            return
         try:
-            self._record(results[-1:])
+            self._record([result])
         except Exception:
-            self.unrecorded += [r for r in results if r["status"] == "pending"]
-            self.unrecorded += [self._release(row) for row in rows[rest:]]
+            run.halted = True
+            self.unrecorded += [r for r in run.results if r["status"] == "pending"]
             raise
+
+    def _hand_back(self, run: _Round, rest: Sequence[Any]) -> None:
+        released = [self._release(row) for row in rest]
+        if run.halted:
+            self.unrecorded += released
+        else:
+            run.results += released
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            width = sum(in_flight_limit(c) for c in self.connectors.values())
+            self._executor = ThreadPoolExecutor(max_workers=min(64, max(2, width)),
+                                                thread_name_prefix="cadenza-send")
+        return self._executor
+
+    def close(self) -> None:
+        """Stop the send threads (idle between rounds; none is busy once dispatch returns)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def _record(self, results: list[dict[str, Any]]) -> None:
         self.unrecorded.extend(results)

@@ -52,6 +52,7 @@ def create_app(service: Service, settings: ServeSettings, *, ticker: bool | None
             # the batch in hand commits (or rolls back whole), leases need no release.
             if running is not None:
                 running.stop()
+            service.dispatcher.close()
             service.store.engine.dispose()
             sys.setswitchinterval(switch)
 

@@ -53,6 +53,7 @@ def run(project: Path, db: str | None, metrics_port: int | None) -> int:
                f"{'at :' + str(metrics_port) if metrics_port else 'off'})", err=True)
     stop.wait()
     ticker.stop()  # the batch in hand commits or rolls back whole; leases expire by themselves
+    service.dispatcher.close()
     service.store.engine.dispose()
     if service.fatal is not None:
         click.echo(f"error: cadenza work stopped: {service.fatal}", err=True)

@@ -100,3 +100,14 @@ def test_secret_is_not_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     connector = build_connector("email", {"type": "sendgrid", "api_key_env": "K",
                                           "from_email": "a@b.example"})
     assert "SG.very-secret" not in repr(connector)
+
+
+@pytest.mark.parametrize(("value", "why"), [(0, "Input should be greater than or equal to 1"),
+                                            (65, "Input should be less than or equal to 64")])
+def test_concurrency_is_bounded(monkeypatch: pytest.MonkeyPatch, value: int, why: str) -> None:
+    """`concurrency` (requests out at once) takes 1 to 64."""
+    monkeypatch.setenv("SENDGRID_API_KEY", "k")
+    assert config_error({"email": {"type": "sendgrid", "from_email": "a@shop.example",
+                                   "concurrency": value}}) == (
+        f"connector 'email' (sendgrid): key 'concurrency' has value {value}, which is "
+        f"invalid: {why}.")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine
 
+from cadenza.connectors.base import DEFAULT_CONCURRENCY
 from tests.providers import FakeSendGrid, FakeTwilio
 
 from .ledger import Counts, backlog, count, in_flight, provider_log
@@ -50,8 +51,9 @@ class Outcome:
                   "extra_enrollments": c.extra_enrollments, "missing": c.missing,
                   "stuck": c.stuck}
         found = [f"{name}={n}" for name, n in checks.items() if n]
-        if c.dup_in_window > 1:  # one kill, one sender: one message can be in flight
-            found.append(f"dup_in_window={c.dup_in_window} (more than the one in flight)")
+        if c.dup_in_window > DEFAULT_CONCURRENCY:  # one kill: the requests out at once
+            found.append(f"dup_in_window={c.dup_in_window} (more than the "
+                         f"{DEFAULT_CONCURRENCY} requests a connector keeps out at once)")
         return found
 
 

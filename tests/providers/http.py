@@ -6,7 +6,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -74,7 +75,13 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         received = Received(self.command, self.path, dict(self.headers.items()), body)
         fake = self.server.fake
+        with fake.busy():
+            self._answer(fake, received)
+
+    def _answer(self, fake: FakeHttpServer, received: Received) -> None:
         fake.record(received)
+        if fake.latency_s:
+            time.sleep(fake.latency_s)
         fault = fake.faults.next()
         if fault is not None and fault.kind == "drop":
             self.close_connection = True
@@ -113,6 +120,10 @@ class FakeHttpServer:
 
     def __init__(self, app: Callable[[Received], Reply] | None = None) -> None:
         self.faults = FaultPlan()
+        # Every answer this late, as over the internet; `peak` counts requests open at once.
+        self.latency_s = 0.0
+        self.peak = 0
+        self._open = 0
         self._received: list[Received] = []
         self._lock = threading.Lock()
         self._app = app
@@ -127,6 +138,17 @@ class FakeHttpServer:
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
         return Reply(fault.status, b"", headers)
 
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        with self._lock:
+            self._open += 1
+            self.peak = max(self.peak, self._open)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._open -= 1
+
     def record(self, received: Received) -> None:
         with self._lock:
             self._received.append(received)
@@ -139,6 +161,7 @@ class FakeHttpServer:
     def reset(self) -> None:
         with self._lock:
             self._received.clear()
+            self.latency_s, self.peak = 0.0, 0
         self.faults.clear()
 
     @property

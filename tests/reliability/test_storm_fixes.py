@@ -58,14 +58,33 @@ def test_a_full_token_bucket_lets_2n_through_in_one_window() -> None:
 def test_send_window_counts_a_send_from_when_its_request_finished() -> None:
     clock = [0.0]
     window = SendWindow(1, 1.0, clock=lambda: clock[0])
-    assert window.try_acquire()
+    slot = window.take()
+    assert slot is not None
     clock[0] = 0.4  # the request took 0.4 s
-    window.settle()
+    window.settle(slot)
     clock[0] = 1.2
     assert not window.try_acquire()
     assert window.wait_time() == pytest.approx(0.2)
     clock[0] = 1.5
     assert window.try_acquire()
+
+
+def test_concurrent_requests_are_each_counted_from_their_own_finish() -> None:
+    """Two requests out together, the second finishing first: each slot moves to its own
+    finish, so the window frees when the earlier finish is a second old, not before."""
+    clock = [0.0]
+    window = SendWindow(2, 1.0, clock=lambda: clock[0])
+    first, second = window.take(), window.take()
+    assert window.take() is None
+    clock[0] = 0.2
+    window.settle(second)
+    clock[0] = 0.7
+    window.settle(first)
+    clock[0] = 1.1
+    assert window.take() is None  # 0.2 and 0.7 are both within the last second
+    clock[0] = 1.25
+    assert window.take() is not None  # the one settled at 0.2 has left the window
+    assert window.take() is None
 
 
 def _harness(tmp: Path, email: RecorderConnector) -> Harness:
