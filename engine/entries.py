@@ -60,7 +60,12 @@ class Entries:
                            last_entry)
             return
         segment = str(ev.properties.get("segment"))
-        if kind == "enter":
+        if kind == "member":  # `when in segment`: a member when the playbook started
+            v = self.active.get(str(ev.properties.get("playbook")))
+            if v is not None and any(isinstance(x, m.SegmentEntry) and x.current
+                                     and x.segment == segment for x in v.playbook.entries):
+                self.enter(v, c, ev.ts, {}, batch, last_entry)
+        elif kind == "enter":
             for v in self.active.values():
                 if any(isinstance(x, m.SegmentEntry) and x.segment == segment
                        for x in v.playbook.entries):

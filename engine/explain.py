@@ -282,9 +282,9 @@ def _trigger(conn: Connection, row: Any, graph: m.Playbook) -> str:
             return f"schedule {entry.text} ({entry.zone})"
     segments = [x.segment for x in entries if isinstance(x, m.SegmentEntry)]
     if len(segments) == 1:
-        return f"joining segment {segments[0]}"
+        return f"being in segment {segments[0]}"
     if segments:
-        return f"joining one of the segments {', '.join(segments)}"
+        return f"being in one of the segments {', '.join(segments)}"
     return "an entry the store did not record"
 
 

@@ -23,7 +23,7 @@ from cadenza.engine import faults
 from cadenza.engine.entries import SCHEDULE_EVENT, SEGMENT_EVENT, Entries
 from cadenza.engine.evaluate import Env, EventRecord, evaluate, reference_aggregate
 from cadenza.engine.machine import Machine, Version
-from cadenza.engine.schedules import due_fires, segment_changes
+from cadenza.engine.schedules import due_fires, segment_changes, segment_members_at_start
 from cadenza.engine.state import Batch, Customer, Event
 from cadenza.engine.store import Store
 from cadenza.playbooks import model as m
@@ -129,10 +129,15 @@ class Runtime:
                          properties={"kind": "schedule", "playbook": name})
                    for name, fire, cid in due_fires(conn, self.project, self.active,
                                                     start, until)]
+            changes = segment_changes(conn, self.project, self.active, until, touched)
             out += [Event(customer_id=cid, name=SEGMENT_EVENT, ts=until,
                           properties={"kind": kind, "segment": segment})
-                    for segment, kind, cid in segment_changes(conn, self.project,
-                                                              self.active, until, touched)]
+                    for segment, kind, cid in changes]
+            entered = {(segment, cid) for segment, kind, cid in changes if kind == "enter"}
+            out += [Event(customer_id=cid, name=SEGMENT_EVENT, ts=until,
+                          properties={"kind": "member", "segment": segment, "playbook": name})
+                    for name, segment, cid in segment_members_at_start(conn, self.active,
+                                                                        until, entered)]
             if out:
                 self.store.insert_events_in(conn, out, until)
 

@@ -103,6 +103,26 @@ def segment_changes(conn: Connection, project: m.Project, active: Mapping[str, V
     return out
 
 
+def segment_members_at_start(conn: Connection, active: Mapping[str, Version], until: int,
+                             entered: set[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(playbook, segment, customer) for each `when in segment` playbook's first look: the
+    segment's members then, who enter as well as those who join later. Once per playbook
+    (and segment), not per version: a new version does not enroll them all again; re-entry
+    rules would refuse most anyway. Run after `segment_changes`, which keeps the members."""
+    out: list[tuple[str, str, str]] = []
+    for name, v in sorted(active.items()):
+        for entry in v.playbook.entries:
+            if not (isinstance(entry, m.SegmentEntry) and entry.current):
+                continue
+            key = f"segment_start:{name}:{entry.segment}"
+            if _meta(conn, key) is not None:
+                continue
+            out += [(name, entry.segment, c) for c in sorted(_members(conn, entry.segment, None))
+                    if (entry.segment, c) not in entered]
+            _set_meta(conn, key, str(until))
+    return out
+
+
 def _members(conn: Connection, segment: str, among: set[str] | None) -> set[str]:
     q = select(t.segment_members.c.customer_id).where(t.segment_members.c.segment == segment)
     if among is None:

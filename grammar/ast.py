@@ -276,6 +276,7 @@ class EventTrigger:
 @dataclass(**_AST)
 class SegmentTrigger:
     segment: Ident
+    current: bool  # `when in segment`: also whoever is in it when the playbook starts
     span: Span
 
 

@@ -368,8 +368,8 @@ def _trigger(trigger: ast.Trigger) -> Stmt:
     match trigger:
         case ast.EventTrigger(event=event, where=where):
             return _with_where(f"event {event.name}", where)
-        case ast.SegmentTrigger(segment=segment):
-            return f"enters segment {segment.name}"
+        case ast.SegmentTrigger(segment=segment, current=current):
+            return f"{'in' if current else 'enters'} segment {segment.name}"
         case ast.EveryTrigger(day=day, at=at, zone=zone):
             return f"every {day.name} at {at.text}{_opt_text(zone, 'in')}"
         case ast.CronTrigger(expr=expr, zone=zone):

@@ -162,6 +162,11 @@ def _resync(error: UnexpectedToken, token: Token) -> None:
 def _char_diagnostic(file: str, error: UnexpectedCharacters, lines: list[str]) -> Diagnostic:
     span = Span.point(error.line, error.column)
     char = error.char
+    if (bad := _twelve_hour(error, lines)) is not None:
+        return Diagnostic(
+            code="E001", file=file, span=span,
+            message=f"'{bad}' is not a time of day here.",
+            hint="write the 24-hour clock as HH:MM: 09:00, 13:30, 21:00.")
     if (bad := _bad_duration(error, lines)) is not None:
         return Diagnostic(
             code="E001", file=file, span=span,
@@ -192,6 +197,15 @@ def _bad_duration(error: UnexpectedCharacters, lines: list[str]) -> str | None:
     return match.group(0) if match else None
 
 
+def _twelve_hour(error: UnexpectedCharacters, lines: list[str]) -> str | None:
+    """`9am`, `9:30 pm` where a clock time goes."""
+    if "CLOCK" not in (error.allowed or set()) or not 0 < error.line <= len(lines):
+        return None
+    match = _TWELVE_HOUR.match(lines[error.line - 1], error.column - 1)
+    return match.group(0) if match else None
+
+
+_TWELVE_HOUR = re.compile(r"\d{1,2}(?::\d\d)?\s?[aApP]\.?[mM]\.?")
 _NUMBER_WORD = re.compile(r"\d+(?:[wdhms]|\d)*\s?[A-Za-z]+")
 
 
@@ -204,9 +218,9 @@ STATEMENT_FORMS = {
     "exit": "exit forms: 'exit when event E [where C]' (at once, whenever it arrives; no "
             "'within'), 'exit when leaves segment S'.",
     "goal": "goal form: 'goal NAME: event E [where C] within 7d'.",
-    "when": "entry forms: 'when event E [where C]', 'when enters segment S', 'when every "
-            "monday at 09:00 [in \"Europe/London\"]', 'when cron \"0 9 * * 1\" [in \"Zone\"]', "
-            "'when api'.",
+    "when": "entry forms: 'when event E [where C]', 'when enters segment S', 'when in "
+            "segment S', 'when every monday at 09:00 [in \"Europe/London\"]', 'when cron "
+            "\"0 9 * * 1\" [in \"Zone\"]', 'when api'.",
     "reenter": "re-entry forms: 'reenter never', 'reenter after 30d'.",
     "cap": "cap form: 'cap email 2 per 7d [else skip|defer]'.",
     "quiet": "quiet hours form: 'quiet hours [email|sms] 21:00-08:00'.",

@@ -180,7 +180,10 @@ class ToAst:
         return ast.EventTrigger(event=ident(c[0]), where=c[1], span=span)
 
     def segment_trigger(self, span: Span, c: list[Any]) -> ast.SegmentTrigger:
-        return ast.SegmentTrigger(segment=ident(c[0]), span=span)
+        return ast.SegmentTrigger(segment=ident(c[0]), current=False, span=span)
+
+    def segment_member_trigger(self, span: Span, c: list[Any]) -> ast.SegmentTrigger:
+        return ast.SegmentTrigger(segment=ident(c[0]), current=True, span=span)
 
     def every_trigger(self, span: Span, c: list[Any]) -> ast.EveryTrigger:
         return ast.EveryTrigger(day=ident(c[0]), at=clock(c[1]), zone=text(c[2]),

@@ -125,7 +125,7 @@ def entry(e: m.EntryRule) -> str:
             where = "" if e.where is None else f" where {cond(e.where)}"
             return f"when event {e.event}{where}"
         case m.SegmentEntry():
-            return f"when enters segment {e.segment}"
+            return f"when {'in' if e.current else 'enters'} segment {e.segment}"
         case m.ScheduleEntry():
             return f"when {e.text} ({e.zone})"
         case m.ApiEntry():

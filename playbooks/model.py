@@ -196,6 +196,9 @@ class EventEntry(Frozen):
 class SegmentEntry(Frozen):
     kind: Literal["segment"] = "segment"
     segment: str
+    # `when in segment`: the members when the playbook starts enter too, not only those
+    # who join later (`when enters segment`).
+    current: bool = False
 
 
 class ScheduleEntry(Frozen):

@@ -219,7 +219,7 @@ def _entry(t: ast.Trigger, scope: Scope, proj: ProjectContext,
             return m.EventEntry(event=t.event.name, where=where)
         case ast.SegmentTrigger():
             check_segment(t.segment, scope, rep)
-            return m.SegmentEntry(segment=t.segment.name)
+            return m.SegmentEntry(segment=t.segment.name, current=t.current)
         case ast.EveryTrigger():
             return _every(t, scope.file, proj, rep)
         case ast.CronTrigger():

@@ -56,6 +56,13 @@ def run(project_dir: Path, playbook: str | None, customers: Path | None, events:
     except ValueError as exc:
         click.echo(f"error: --start {start!r}: {exc}", err=True)
         return 1
+    if first is None and not data.events:
+        where = history if history is not None else loaded.root / "data" / "events.jsonl"
+        click.echo(f"error: there is no event history to take the period from ('{where}' "
+                   f"{'holds no usable events' if history else 'does not exist'}): pass "
+                   "--start, e.g. --start 2026-03-01T00:00Z, to say when the simulation begins "
+                   "(it runs --days days, 30 by default).", err=True)
+        return 1
     span = default_span(data, first, days)
     sim = Simulation(project=project, data=data, start=span[0], end=span[1], db_path=db,
                      playbooks=(playbook,) if playbook else (), parts=parts)

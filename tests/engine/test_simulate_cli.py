@@ -165,3 +165,22 @@ def test_project_with_errors_is_refused(tmp_path: Path) -> None:
         "  = help: create templates/cart-remnder.liquid, or send inline text with "
         "'text \"...\"'.\n\n")
     assert result.stderr == "cannot simulate a project with errors; fix them first.\n"
+
+
+def test_no_event_history_needs_a_start(tmp_path: Path) -> None:
+    """Without events the period cannot come from the history: the run asks for --start
+    instead of replaying January 1970; with --start it runs."""
+    people = tmp_path / "customers.jsonl"
+    people.write_text(CUSTOMER, encoding="utf-8")
+    empty = tmp_path / "events.jsonl"
+    empty.write_text("", encoding="utf-8")
+    result = _simulate(tmp_path, str(CART), "--customers", str(people), "--events", str(empty))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: there is no event history to take the period from ('{empty}' holds no usable "
+        "events): pass --start, e.g. --start 2026-03-01T00:00Z, to say when the simulation begins "
+        "(it runs --days days, 30 by default).\n")
+    result = _simulate(tmp_path, str(CART), "--customers", str(people), "--events", str(empty),
+                       "--start", "2026-03-01T00:00:00Z")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Simulation 2026-03-01 00:00 UTC → 2026-03-31 00:00 UTC")

@@ -141,6 +141,17 @@ def test_a_month_or_year_is_not_a_duration(line: str, word: str) -> None:
     assert "write 30d or 365d" in d.hint
 
 
+@pytest.mark.parametrize(("line", "word"), [("wait until 9am", "9am"),
+                                             ("quiet hours 9pm-08:00", "9pm"),
+                                             ("send window email on mon-fri 9am-5pm", "9am")])
+def test_a_twelve_hour_clock_is_named(line: str, word: str) -> None:
+    """`9am` where an HH:MM goes names the word and the 24-hour form."""
+    _, diags = parse_text(f"playbook p {{\n  when api\n  {line}\n  end\n}}\n", "f.play")
+    [d] = diags
+    assert d.message == f"'{word}' is not a time of day here."
+    assert d.hint == "write the 24-hour clock as HH:MM: 09:00, 13:30, 21:00."
+
+
 def test_comment_lines_follow_lark_line_counting() -> None:
     """A U+2028 inside a string is not a line break: no phantom comment appears."""
     doc, diags = parse_text('playbook p {\n  owner "a\u2028#b"\n  when api\n  end\n}\n', "f")
