@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -74,10 +75,14 @@ class TwilioConfig(BaseModel):
 class _RoutedHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships no stubs
     """Sends every request to ``base_url`` (when set) and keeps the last Retry-After."""
 
-    def __init__(self, timeout: float, base_url: str | None) -> None:
+    def __init__(self, timeout: float, base_url: str | None, pool: int) -> None:
         super().__init__(timeout=timeout)
         self._base = urlsplit(base_url) if base_url else None
         self._local = threading.local()
+        # The client's own pool keeps min(32, cores + 4) connections: with more requests out
+        # at once (`concurrency`), the rest would be opened, handshaken and thrown away.
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, HTTPAdapter(pool_maxsize=pool))
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         self._local.retry_after = None
@@ -110,7 +115,8 @@ class TwilioConnector:
         return self.config.concurrency
 
     def __post_init__(self) -> None:
-        self._http = _RoutedHttpClient(self.config.timeout_s, self.config.base_url)
+        self._http = _RoutedHttpClient(self.config.timeout_s, self.config.base_url,
+                                       pool=self.config.concurrency)
         self._client = Client(
             username=self.config.account_sid,
             password=self.auth_token.get_secret_value(),

@@ -46,6 +46,21 @@ def in_flight_limit(connector: Connector) -> int:
 _Held = tuple[Limit | None, object | None]
 
 
+def _settle(held: _Held) -> None:
+    bucket, slot = held
+    if bucket is not None:
+        bucket.settle(slot)
+
+
+def _answer(held: _Held, call: Callable[[], SendResult]) -> SendResult:
+    """The connector's answer; its rate-limit slot settled however the call ends (a slot left
+    out would shrink the limit for good)."""
+    try:
+        return call()
+    finally:
+        _settle(held)
+
+
 @dataclass
 class _Round:
     """One claim's sending: its answers so far and the requests still out."""
@@ -173,21 +188,34 @@ class Dispatcher:
             run.full.add(name)
             run.results.append(self._release(row))
             return
-        if (self.record_each and row.channel in AT_MOST_ONCE
-                and not self.store.mark_sending(self._held(), row.id, self.owner)):
+        held = (bucket, slot)
+        if self.record_each and row.channel in AT_MOST_ONCE and not self._mark(run, row, held):
             return  # the lease ran out and another worker holds it now: it sends it
         run.sent.add(row.id)
         if inline:
-            self._finish(run, row, (bucket, slot), connector.send(self.message(row)))
+            self._finish(run, row, held, _answer(held, lambda: connector.send(self.message(row))))
             return
         future = self._pool().submit(connector.send, self.message(row))
-        run.out[future] = (row, (bucket, slot))
+        run.out[future] = (row, held)
+
+    def _mark(self, run: _Round, row: Any, held: _Held) -> bool:
+        """The SMS marked `sending`, committed, before its request. A failed write halts the
+        round like a failed outcome: the rest of the claim goes back when the store does."""
+        try:
+            marked = self.store.mark_sending(self._held(), row.id, self.owner)
+        except Exception:
+            run.halted = True
+            _settle(held)
+            raise
+        if not marked:
+            _settle(held)
+        return marked
 
     def _collect(self, run: _Round, when: str) -> None:
         done, _ = wait(list(run.out), return_when=when)
         for future in done:
             row, held = run.out.pop(future)
-            self._finish(run, row, held, future.result())
+            self._finish(run, row, held, _answer(held, future.result))
 
     def _land(self, run: _Round) -> None:
         """Every request still out answered and its outcome kept (written, or held back for
@@ -204,9 +232,6 @@ class Dispatcher:
 
     def _finish(self, run: _Round, row: Any, held: _Held, answer: SendResult) -> None:
         decision = self.policy.decide(answer, row.attempts + 1)
-        bucket, slot = held
-        if bucket is not None:
-            bucket.settle(slot)
         if isinstance(decision, Done):
             faults.hit("after_provider_accept", row.channel)
         at = min(run.now, row.next_attempt_at) if self.virtual_time else run.now
@@ -251,10 +276,22 @@ class Dispatcher:
         return self._executor
 
     def close(self) -> None:
-        """Stop the send threads (idle between rounds; none is busy once dispatch returns)."""
+        """Stop the send threads (idle between rounds; none is busy once dispatch returns),
+        and write the outcomes a failed write held back, if the store takes them now: on a
+        shutdown there is no next round to write them."""
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self.unrecorded:
+            try:
+                with self.store.sending() as conn:
+                    self._conn = conn
+                    self._record([])
+            except Exception as exc:  # the store is still down: their leases decide
+                log.error("dispatch.unrecorded_lost", count=len(self.unrecorded),
+                          error=type(exc).__name__)
+            finally:
+                self._conn = None
 
     def _record(self, results: list[dict[str, Any]]) -> None:
         self.unrecorded.extend(results)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from cadenza.engine import schema as t
 from cadenza.engine.machine import Version
@@ -65,8 +65,13 @@ def trigger_segments(active: Mapping[str, Version]) -> set[str]:
     return names
 
 
+# Read at every look of the clock (every 15 minutes of a simulation): built once.
+_META = select(t.meta.c.value).where(t.meta.c.key == bindparam("p_key"))
+
+
 def _meta(conn: Connection, key: str) -> str | None:
-    return conn.execute(select(t.meta.c.value).where(t.meta.c.key == key)).scalar()
+    value: str | None = conn.execute(_META, {"p_key": key}).scalar()
+    return value
 
 
 def _set_meta(conn: Connection, key: str, value: str) -> None:

@@ -9,6 +9,7 @@ or nothing, never half of it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -364,32 +365,15 @@ class Store:
         `sending` just before its request, is at most once, so it becomes `unknown` and is
         never re-sent by itself.
         """
-        msg = t.messages
         with self.engine.begin() as conn:
-            pg = conn.dialect.name == "postgresql"
-
-            def free(q: Any) -> Any:  # never wait on rows another worker is writing
-                return q.with_for_update(skip_locked=True) if pg else q
-
             # Deliberately broken test builds (engine/faults.py) prove the crash trials fail.
             lapsed = -1 if faults.broken("skip_lease_recovery") else now
             at_most_once = "none" if faults.broken("resend_sms") else "sms"
-            expired = free(select(msg.c.id).where(msg.c.status.in_(("claimed", "sending")),
-                                                  msg.c.lease_until < lapsed))
-            conn.execute(update(msg).where(msg.c.id.in_(expired.scalar_subquery()),
-                                           msg.c.status == "sending",
-                                           msg.c.channel == at_most_once).values(
-                status="unknown", last_error="the worker sending it stopped; it may or may "
-                "not have been delivered", lease_owner=None, lease_until=None))
-            conn.execute(update(msg).where(msg.c.id.in_(expired.scalar_subquery())).values(
-                status="pending", lease_owner=None, lease_until=None))
-            due = select(msg.c.id).where(msg.c.status.in_(("pending", "failed")),
-                                         msg.c.next_attempt_at <= now)
-            due = free(due.order_by(msg.c.next_attempt_at, msg.c.id).limit(limit))
-            rows = conn.execute(update(msg).where(msg.c.id.in_(due.scalar_subquery()))
-                                .values(status="claimed", lease_owner=owner,
-                                        lease_until=now + lease_s)
-                                .returning(*msg.c)).all()
+            hold, release, claim = _claim_statements(conn.dialect.name == "postgresql")
+            conn.execute(hold, {"p_lapsed": lapsed, "p_channel": at_most_once})
+            conn.execute(release, {"p_lapsed": lapsed})
+            rows = conn.execute(claim, {"p_now": now, "p_limit": limit, "p_owner": owner,
+                                        "p_until": now + lease_s}).all()
         return sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
 
     def versions_of(self, enrollment_ids: set[int]) -> dict[int, int]:
@@ -455,6 +439,34 @@ class Store:
             return
         with conn.begin():
             conn.execute(_RECORD_RESULT, params)
+
+
+@functools.cache
+def _claim_statements(pg: bool) -> tuple[Any, Any, Any]:
+    """The three statements of a claim, built once: a test or a simulation claims at every
+    step of its clock, and building them cost more than running them on an empty outbox."""
+    msg = t.messages
+
+    def free(q: Any) -> Any:  # never wait on rows another worker is writing
+        return q.with_for_update(skip_locked=True) if pg else q
+
+    expired = free(select(msg.c.id).where(msg.c.status.in_(("claimed", "sending")),
+                                          msg.c.lease_until < bindparam("p_lapsed")))
+    hold = update(msg).where(msg.c.id.in_(expired.scalar_subquery()),
+                             msg.c.status == "sending",
+                             msg.c.channel == bindparam("p_channel")).values(
+        status="unknown", last_error="the worker sending it stopped; it may or may "
+        "not have been delivered", lease_owner=None, lease_until=None)
+    release = update(msg).where(msg.c.id.in_(expired.scalar_subquery())).values(
+        status="pending", lease_owner=None, lease_until=None)
+    due = select(msg.c.id).where(msg.c.status.in_(("pending", "failed")),
+                                 msg.c.next_attempt_at <= bindparam("p_now"))
+    due = free(due.order_by(msg.c.next_attempt_at, msg.c.id).limit(bindparam("p_limit")))
+    claim = (update(msg).where(msg.c.id.in_(due.scalar_subquery()))
+             .values(status="claimed", lease_owner=bindparam("p_owner"),
+                     lease_until=bindparam("p_until"))
+             .returning(*msg.c))
+    return hold, release, claim
 
 
 def _insert_all(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

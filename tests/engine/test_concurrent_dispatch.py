@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from cadenza.connectors import Delivered, Message, SendResult, build_connector
 from cadenza.engine import schema as t
+from cadenza.engine.sendwindow import SendWindow
 from cadenza.engine.simulate import recorders
 from cadenza.engine.state import Event
 from cadenza.engine.store import Store
@@ -128,3 +129,58 @@ def test_sendgrid_requests_go_out_together(tmp_path: Path, store_url: str,
     assert fake.peak == 3
     assert sorted(Counter(ids).values()) == [1] * 9
     assert _statuses(h) == {"sent": 9}
+
+
+class ArrivalsEmail(SlowEmail):
+    """Each request reaches the provider `reach` s after it leaves and is answered `total` s
+    after it left (a slow connection, then a slow answer); notes each arrival."""
+
+    def __init__(self, timings: list[tuple[float, float]]) -> None:
+        super().__init__(max_in_flight=2)
+        self.timings, self.arrivals = list(timings), []
+
+    def send(self, message: Message) -> SendResult:
+        with self._lock:
+            reach, total = self.timings.pop(0) if self.timings else (0.0, 0.01)
+        time.sleep(reach)
+        with self._lock:
+            self.arrivals.append(time.monotonic())
+        time.sleep(total - reach)
+        return Delivered(f"d-{message.message_id}")
+
+
+def test_requests_out_at_once_never_break_the_rate_limit(tmp_path: Path, store_url: str) -> None:
+    """Regression: a slot left the window `per` after it was taken although its request was
+    still out; a request that reached the provider late then shared a window with two more."""
+    email = ArrivalsEmail([(0.25, 0.3), (0.25, 0.7)])
+    h = _enrolled(tmp_path, store_url, 5, email)
+    h.dispatcher.limits = {"email": SendWindow(2, 0.3)}
+    deadline = time.monotonic() + 20
+    while _statuses(h) != {"sent": 5} and time.monotonic() < deadline:
+        h.dispatcher.dispatch(ts(AT))
+        time.sleep(0.01)
+    h.dispatcher.close()
+    assert _statuses(h) == {"sent": 5}
+    busiest = max(sum(1 for b in email.arrivals if a <= b < a + 0.3) for a in email.arrivals)
+    assert busiest <= 2
+
+
+def test_close_writes_what_a_failed_write_held_back(
+        tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shutdown right after a failed write: the answers kept in memory are written on the
+    way out, so the messages are not sent again when their leases run out."""
+    slow = SlowEmail(max_in_flight=4)
+    h = _enrolled(tmp_path, store_url, 8, slow)
+    real = Store.record_results
+
+    def down(conn: Any, rows: list[dict[str, Any]], owner: str) -> None:
+        raise OperationalError("UPDATE messages", None, Exception("server closed"))
+
+    monkeypatch.setattr(Store, "record_results", staticmethod(down))
+    with pytest.raises(OperationalError):
+        h.dispatcher.dispatch(ts(AT))
+    assert h.dispatcher.unrecorded
+    monkeypatch.setattr(Store, "record_results", staticmethod(real))
+    h.dispatcher.close()
+    assert h.dispatcher.unrecorded == []
+    assert _statuses(h)["sent"] == len(slow.calls)

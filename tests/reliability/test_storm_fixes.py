@@ -4,6 +4,7 @@ could not write was lost (so the message would be sent again when its lease ran 
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,51 @@ def test_a_claim_is_handed_back_before_its_lease_runs_out(tmp_path: Path) -> Non
     rows = sorted((r.status, r.lease_owner) for r in h.rows(t.messages))
     assert rows == [("pending", None), ("sent", None), ("sent", None)]
     assert len(email.sent) == 2
+
+
+def test_a_request_still_out_counts_past_the_window() -> None:
+    """Regression: a slot was dropped a window after it was taken even with its request still
+    out, so a slow provider let more than N through in one window."""
+    clock = [0.0]
+    window = SendWindow(2, 1.0, clock=lambda: clock[0])
+    slow, quick = window.take(), window.take()
+    clock[0] = 1.5
+    assert window.take() is None  # both still out
+    assert window.wait_time() == 1.0  # their finish is not known yet: a whole window
+    window.settle(quick)
+    assert window.take() is None  # quick finished now: it counts until 2.5
+    clock[0] = 2.5
+    assert window.take() is not None
+    window.settle(slow)
+    window.settle(slow)  # twice changes nothing
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_send_window_matches_a_plain_model(seed: int) -> None:
+    """Random takes and out-of-order settles against the obvious list: a slot counts while
+    its request is out and `per` after it finished; the same answers to `take` and
+    `wait_time` at every step."""
+    rnd = random.Random(seed)
+    clock = [0.0]
+    count, per = rnd.randint(1, 5), rnd.choice([1.0, 2.0])
+    window = SendWindow(count, per, clock=lambda: clock[0])
+    finished: list[float] = []
+    out: list[object] = []
+    for _ in range(200):
+        clock[0] += rnd.choice([0.0, 0.1, 0.3, 0.7])
+        now = clock[0]
+        recent = [t for t in finished if t > now - per]
+        if rnd.random() < 0.5:
+            slot = window.take()
+            assert (slot is not None) == (len(recent) + len(out) < count)
+            if slot is not None:
+                out.append(slot)
+        elif out:
+            window.settle(out.pop(rnd.randrange(len(out))))
+            finished.append(now)
+            recent.append(now)
+        if len(recent) + len(out) < count:
+            expected = 0.0
+        else:
+            expected = min(recent) + per - now if recent else per
+        assert window.wait_time() == pytest.approx(expected)
