@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
@@ -172,10 +172,18 @@ def open_engine(url: str, *, durable: bool = True) -> Engine:
 
 def schema_version(engine: Engine) -> int | None:
     with engine.connect() as conn:
-        if not engine.dialect.has_table(conn, "meta"):
-            return None
-        row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+        return _version(conn)
+
+
+def _version(conn: Connection) -> int | None:
+    if not conn.dialect.has_table(conn, "meta"):
+        return None
+    row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
     return None if row is None else int(row[0])
+
+
+# Any fixed number: PostgreSQL's advisory lock that lets one process at a time migrate.
+MIGRATE_LOCK = 7_300_412_001
 
 
 def migrate(engine: Engine) -> int:
@@ -187,6 +195,14 @@ def migrate(engine: Engine) -> int:
     if current == SCHEMA_VERSION:
         return current
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # `serve` and `work` (or N workers) started together on a fresh database all find
+            # no schema; without the lock the second CREATE TABLE fails on the first's. The
+            # others wait here, then find the schema in place.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK})
+            current = _version(conn)
+            if current == SCHEMA_VERSION:
+                return current
         metadata.create_all(conn)
         if current is None:
             conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
