@@ -182,8 +182,17 @@ def _version(conn: Connection) -> int | None:
     return None if row is None else int(row[0])
 
 
-# Any fixed number: PostgreSQL's advisory lock that lets one process at a time migrate.
+# Any fixed numbers: PostgreSQL advisory locks that let one process at a time migrate, or
+# record a deployment.
 MIGRATE_LOCK = 7_300_412_001
+DEPLOY_LOCK = 7_300_412_002
+
+
+def one_at_a_time(conn: Connection, key: int) -> None:
+    """Hold `key` until this transaction ends (PostgreSQL; SQLite's writers take turns
+    already): processes starting together must not both do what only one should."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def migrate(engine: Engine) -> int:
@@ -195,14 +204,13 @@ def migrate(engine: Engine) -> int:
     if current == SCHEMA_VERSION:
         return current
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # `serve` and `work` (or N workers) started together on a fresh database all find
-            # no schema; without the lock the second CREATE TABLE fails on the first's. The
-            # others wait here, then find the schema in place.
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK})
-            current = _version(conn)
-            if current == SCHEMA_VERSION:
-                return current
+        # `serve` and `work` (or N workers) started together on a fresh database all find no
+        # schema; without the lock the second CREATE TABLE fails on the first's. The others
+        # wait here, then find the schema in place.
+        one_at_a_time(conn, MIGRATE_LOCK)
+        current = _version(conn)
+        if current == SCHEMA_VERSION:
+            return current
         metadata.create_all(conn)
         if current is None:
             conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))

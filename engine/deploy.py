@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from cadenza.engine import schema as t
+from cadenza.engine.db import DEPLOY_LOCK, one_at_a_time
 from cadenza.engine.store import OPEN, Store, version_id
 from cadenza.playbooks import model as m
 from cadenza.playbooks.describe import step as describe_step
@@ -180,18 +181,22 @@ def _fates(change: PlaybookChange, new: m.Playbook | None, flight: Counter[tuple
 
 def plan(store: Store, project: m.Project, digest: str) -> Plan:
     with store.engine.connect() as conn:
-        latest = _latest(conn)
-        if latest is not None and latest.source_hash == digest:
-            return Plan(changes=[], same_source=True, deployment=latest.id)
-        old_project = None if latest is None else m.Project.model_validate(latest.project)
-        numbers = _version_numbers(conn)
-        changes = []
-        names = list(project.playbooks) + [n for n in (old_project.playbooks if old_project
-                                                       else {}) if n not in project.playbooks]
-        for name in names:
-            old = old_project.playbooks.get(name) if old_project else None
-            new = project.playbooks.get(name)
-            changes.append(_change(conn, name, old, new, latest, numbers))
+        return _plan(conn, project, digest)
+
+
+def _plan(conn: Connection, project: m.Project, digest: str) -> Plan:
+    latest = _latest(conn)
+    if latest is not None and latest.source_hash == digest:
+        return Plan(changes=[], same_source=True, deployment=latest.id)
+    old_project = None if latest is None else m.Project.model_validate(latest.project)
+    numbers = _version_numbers(conn)
+    changes = []
+    names = list(project.playbooks) + [n for n in (old_project.playbooks if old_project
+                                                   else {}) if n not in project.playbooks]
+    for name in names:
+        old = old_project.playbooks.get(name) if old_project else None
+        new = project.playbooks.get(name)
+        changes.append(_change(conn, name, old, new, latest, numbers))
     return Plan(changes=changes, same_source=False,
                 deployment=None if latest is None else latest.id)
 
@@ -217,11 +222,14 @@ def _change(conn: Connection, name: str, old: m.Playbook | None, new: m.Playbook
 
 def apply(store: Store, project: m.Project, digest: str, now: int,
           git_commit: str | None = None) -> Plan:
-    """Record the project as the new deployment and apply each change policy, atomically."""
-    current = plan(store, project, digest)
-    if current.same_source:
-        return current
+    """Record the project as the new deployment and apply each change policy, atomically.
+    Planned inside the transaction, one process at a time: `serve` and `work` started
+    together both deploy the folder they run, and the second finds the first's deployment."""
     with store.engine.begin() as conn:
+        one_at_a_time(conn, DEPLOY_LOCK)
+        current = _plan(conn, project, digest)
+        if current.same_source:
+            return current
         latest = _latest(conn)
         versions = dict(latest.versions) if latest is not None else {}
         by_name = {c.name: c for c in current.changes}
