@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,19 @@ from cadenza.engine.db import open_engine, schema_version
 from cadenza.engine.schema import SCHEMA_VERSION
 
 CTX = multiprocessing.get_context("spawn")
+
+
+def _all_at_once(target: Callable[..., None], *args: str, n: int = 4) -> list[str]:
+    """`target(*args, go, out)` in `n` processes released together; their answers."""
+    go, out = CTX.Event(), CTX.Queue()
+    procs = [CTX.Process(target=target, args=(*args, go, out)) for _ in range(n)]
+    for proc in procs:
+        proc.start()
+    go.set()
+    answers = [out.get(timeout=120) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=30)
+    return answers
 
 
 def _open(url: str, go: Any, out: Any) -> None:
@@ -31,15 +45,7 @@ def test_processes_migrating_one_fresh_store_at_once_all_start(
     """Regression: on PostgreSQL the second CREATE TABLE failed on the first's ("duplicate
     key value violates unique constraint pg_type_typname_nsp_index") and `cadenza work`
     would not start beside `serve --no-ticker` on a new database."""
-    go, out = CTX.Event(), CTX.Queue()
-    procs = [CTX.Process(target=_open, args=(store_url, go, out)) for _ in range(4)]
-    for proc in procs:
-        proc.start()
-    go.set()
-    answers = [out.get(timeout=120) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=30)
-    assert answers == ["ok"] * 4
+    assert _all_at_once(_open, store_url) == ["ok"] * 4
     engine = open_engine(store_url)
     assert schema_version(engine) == SCHEMA_VERSION
     engine.dispose()
@@ -71,16 +77,7 @@ def test_processes_deploying_one_project_at_once_record_it_once(
     (tmp_path / "main.play").write_text(
         "schema { event clicked {} }\nplaybook p {\n  when event clicked\n"
         '  send email text "Hi" subject "Hi"\n}\n', encoding="utf-8")
-    go, out = CTX.Event(), CTX.Queue()
-    procs = [CTX.Process(target=_deploy, args=(store_url, str(tmp_path), go, out))
-             for _ in range(4)]
-    for proc in procs:
-        proc.start()
-    go.set()
-    answers = [out.get(timeout=120) for _ in procs]
-    for proc in procs:
-        proc.join(timeout=30)
-    assert answers == ["ok"] * 4
+    assert _all_at_once(_deploy, store_url, str(tmp_path)) == ["ok"] * 4
     engine = open_engine(store_url)
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.deployments)).scalar() == 1
