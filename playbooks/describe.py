@@ -139,3 +139,8 @@ def exit_rule(x: m.ExitRule) -> str:
             return f"exit when event {x.event}{where}"
         case m.SegmentExit():
             return f"exit when leaves segment {x.segment}"
+
+
+def goal(g: m.Goal) -> str:
+    where = "" if g.where is None else f" where {cond(g.where)}"
+    return f"goal {g.name}: event {g.event}{where} within {duration(g.within_s)}"

@@ -46,6 +46,16 @@ def _stage_colours(pb: m.Playbook, frameworks: dict[str, m.Framework]) -> dict[s
     return {st: PALETTE[i % len(PALETTE)] for i, st in enumerate(stages)}
 
 
+RULES = "rules"
+
+
+def _rules(pb: m.Playbook) -> str | None:
+    """Exits and goals hold at every step, so they are one note beside the graph, not edges:
+    a reviewer sees what ends a journey early and what counts as success."""
+    lines = [d.exit_rule(x) for x in pb.exits] + [d.goal(g) for g in pb.goals]
+    return "\n".join(lines) if lines else None
+
+
 def _mermaid_text(text: str) -> str:
     escaped = text.replace("&", "#amp;").replace('"', "#quot;")
     escaped = escaped.replace("<", "#lt;").replace(">", "#gt;")
@@ -69,6 +79,8 @@ def mermaid(pb: m.Playbook, frameworks: dict[str, m.Framework],
     for s in pb.steps:
         lines.append(f"  {_node_id(s.id)}{_shape(s, _mermaid_text(_label(s)))}")
     lines.append(f"  {END}((end))")
+    if (rules := _rules(pb)) is not None:
+        lines.append(f'  {RULES}>"{_mermaid_text(rules)}"]')
     for s in pb.steps:
         for t, text in edges(s):
             arrow = f'-->|"{_mermaid_text(text)}"|' if text else "-->"
@@ -111,6 +123,8 @@ def dot(pb: m.Playbook, frameworks: dict[str, m.Framework]) -> str:
         lines.append(f"  {_node_id(s.id)} [label={_dot_text(_label(s))}, shape={shape}, "
                      f'fillcolor="{fill}"];')
     lines.append(f'  {END} [label="end", shape=doublecircle];')
+    if (rules := _rules(pb)) is not None:
+        lines.append(f"  {RULES} [label={_dot_text(rules)}, shape=note];")
     for s in pb.steps:
         for t, text in edges(s):
             label = f" [label={_dot_text(text)}]" if text else ""

@@ -63,6 +63,16 @@ def test_graph_dot_format() -> None:
     assert output.startswith("digraph ")
 
 
+def test_graph_shows_exits_and_goals() -> None:
+    """What ends a journey early and what counts as success hold at every step: one note
+    beside the steps, in both formats (a trial found `graph` showed neither)."""
+    cart = str(REPO / "examples" / "cart_recovery")
+    note = "exit when event order_completed<br/>goal recovered: event order_completed within 1w"
+    assert f'  rules>"{note}"]\n' in _run("graph", cart)[1]
+    assert ('  rules [label="exit when event order_completed\\ngoal recovered: event '
+            'order_completed within 1w", shape=note];') in _run("graph", cart, "--format", "dot")[1]
+
+
 def test_graph_unknown_name_suggests(tmp_path: Path) -> None:
     """Asking for a playbook that does not exist names the close match and the choices."""
     _run("init", str(tmp_path / "p"))
