@@ -73,6 +73,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client went away mid-body (a killed sender): as a real
+            self.close_connection = True  # server, act on nothing and record nothing
+            return
         received = Received(self.command, self.path, dict(self.headers.items()), body)
         fake = self.server.fake
         with fake.busy():
