@@ -36,6 +36,11 @@ AT_MOST_ONCE = frozenset({"sms"})
 CONNECTOR_CHANNEL = {"email": "email", "sms": "sms", "webhook": "webhook", "task": "webhook"}
 
 
+def route(row: Any) -> str:
+    """The connector a message goes through: its own, else its channel's default."""
+    return str(row.connector or row.channel)
+
+
 def in_flight_limit(connector: Connector) -> int:
     """How many requests a connector may have out at once (its `concurrency` setting; 1 for
     one without, such as the recorder, whose scripted answers must come in order)."""
@@ -78,7 +83,7 @@ class _Round:
     halted: bool = False
 
     def out_for(self, name: str) -> int:
-        return sum(1 for row, _ in self.out.values() if (row.connector or row.channel) == name)
+        return sum(1 for row, _ in self.out.values() if route(row) == name)
 
 
 @dataclass
@@ -111,7 +116,7 @@ class Dispatcher:
     _executor: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
 
     def connector_for(self, row: Any) -> Connector:
-        return self.connectors[row.connector or row.channel]
+        return self.connectors[route(row)]
 
     def message(self, row: Any) -> Message:
         channel = CONNECTOR_CHANNEL[row.channel]
@@ -161,7 +166,7 @@ class Dispatcher:
                 # With the store down, send nothing more: the rest goes back when it returns.
                 self._hand_back(run, run.rows[i:])
                 return
-            if (row.connector or row.channel) in run.full:  # over the rate: next round
+            if route(row) in run.full:  # over the rate: next round
                 run.results.append(self._release(row))
                 continue
             try:
@@ -177,7 +182,7 @@ class Dispatcher:
         slot is taken when the request goes out, not before its turn, so the provider never
         sees more than the limit in any window."""
         connector = self.connector_for(row)
-        name = row.connector or row.channel
+        name = route(row)
         width = in_flight_limit(connector)
         inline = width == 1 and not run.out  # no thread hop for a recorder or a one-at-a-time
         while not inline and run.out_for(name) >= width:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,17 @@ TEMPLATES = {"hello": "---\nsubject: Hi {{ first_name }}\n---\n<p>Hello {{ first
 OPEN: list[Engine] = []  # disposed after each test (tests/conftest.py)
 
 
+def write_project(root: Path, play: str, schema: str = SCHEMA,
+                  templates: Mapping[str, str] = TEMPLATES) -> Path:
+    """A project folder: `schema.play`, `main.play` and `templates/NAME.liquid`."""
+    (root / "templates").mkdir(parents=True)
+    (root / "schema.play").write_text(schema, encoding="utf-8")
+    (root / "main.play").write_text(play, encoding="utf-8")
+    for name, text in templates.items():
+        (root / "templates" / f"{name}.liquid").write_text(text, encoding="utf-8")
+    return root
+
+
 def ts(text: str) -> int:
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
@@ -50,13 +62,7 @@ def iso(epoch: int) -> str:
 class Harness:
     def __init__(self, tmp: Path, url: str, play: str, *, start: str = "2026-03-02T00:00Z",
                  connectors: dict[str, Connector] | None = None) -> None:
-        (tmp / "project").mkdir()
-        (tmp / "project" / "schema.play").write_text(SCHEMA, encoding="utf-8")
-        (tmp / "project" / "main.play").write_text(play, encoding="utf-8")
-        (tmp / "project" / "templates").mkdir()
-        for name, text in TEMPLATES.items():
-            (tmp / "project" / "templates" / f"{name}.liquid").write_text(text, "utf-8")
-        loaded = load_project(tmp / "project")
+        loaded = load_project(write_project(tmp / "project", play))
         assert loaded.project is not None, loaded.diagnostics
         self.project = loaded.project
         self.store = Store(open_engine(url))

@@ -18,7 +18,7 @@ from cadenza.engine.runtime import Runtime
 from cadenza.engine.state import Event
 from cadenza.engine.store import Store
 from cadenza.playbooks.project import load_project
-from tests.engine.harness import OPEN, SCHEMA, TEMPLATES
+from tests.engine.harness import OPEN, TEMPLATES, write_project
 from tests.engine.workers import work
 
 pytestmark = pytest.mark.postgres
@@ -28,12 +28,7 @@ PLAY = 'playbook p {\n  when event clicked\n  wait 1h\n  send email "again"\n}\n
 
 
 def _project(tmp: Path) -> Path:
-    root = tmp / "project"
-    (root / "templates").mkdir(parents=True)
-    (root / "schema.play").write_text(SCHEMA, encoding="utf-8")
-    (root / "main.play").write_text(PLAY, encoding="utf-8")
-    (root / "templates" / "again.liquid").write_text(TEMPLATES["again"], encoding="utf-8")
-    return root
+    return write_project(tmp / "project", PLAY, templates={"again": TEMPLATES["again"]})
 
 
 def _due_waits(root: Path, url: str) -> Store:

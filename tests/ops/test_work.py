@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import postgres_problem, postgres_schema
 from tests.crash.load import post_batch
+from tests.engine.harness import write_project
 from tests.ops.test_sigterm import _wait_ready
 from tests.providers.http import free_port
 
@@ -34,12 +35,7 @@ TEMPLATE = "---\nsubject: Hi\n---\n<p>Hello {{ first_name }}</p>\n"
 
 
 def _project(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    (project / "templates").mkdir(parents=True)
-    (project / "schema.play").write_text(SCHEMA, encoding="utf-8")
-    (project / "main.play").write_text(PLAYBOOK, encoding="utf-8")
-    (project / "templates" / "hi.liquid").write_text(TEMPLATE, encoding="utf-8")
-    return project
+    return write_project(tmp_path / "project", PLAYBOOK, SCHEMA, {"hi": TEMPLATE})
 
 
 def _cadenza(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
