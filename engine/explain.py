@@ -232,7 +232,9 @@ def _attach(conn: Connection, eid: int, graph: m.Playbook, visits: list[Visit],
                           .order_by(msg.c.created_at, msg.c.id)):
         visit = by_key.get((r.node, r.created_at))
         if visit is not None:
-            visit.sent.append(Sent(channel=r.channel, template=r.template, stage=r.stage,
+            # A task has no template; its queue is what the reader needs instead.
+            name = r.to_address if r.channel == "task" else r.template
+            visit.sent.append(Sent(channel=r.channel, template=name, stage=r.stage,
                                    status=r.status, at=r.created_at))
     for r in conn.execute(select(sup).where(sup.c.enrollment_id == eid)
                           .order_by(sup.c.at, sup.c.id)):
@@ -297,6 +299,12 @@ def _ending(j: Journey, tl: Timeline) -> str:
     return f"ended {j.state}: {j.end_reason}"
 
 
+def _named(s: Sent) -> str:
+    if s.channel == "task":
+        return f' for queue "{s.template}"' if s.template else ""
+    return f' "{s.template}"' if s.template else " (text)"
+
+
 def _visit_lines(v: Visit, width: int, pad: str) -> list[str]:
     does = v.does.removeprefix(v.kind.split("_")[0]).strip()
     then = f"→ {v.then or 'end'}" if v.kind in ("branch", "split") else ""
@@ -304,7 +312,7 @@ def _visit_lines(v: Visit, width: int, pad: str) -> list[str]:
     lines = ["  ".join(x for x in (v.step.ljust(width), v.kind.ljust(6), what,
                                    f"({v.source})") if x)]
     lines += [f"{pad}{h.text}" for h in v.held]
-    lines += [f"{pad}created {s.channel}" + (f' "{s.template}"' if s.template else " (text)")
+    lines += [f"{pad}created {s.channel}" + _named(s)
               + (f", stage {s.stage}" if s.stage else "") + f", status {s.status}"
               for s in v.sent]
     return lines

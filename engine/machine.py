@@ -313,16 +313,28 @@ class Machine:
               t: int, attempt: int) -> None:
         # A human task goes to the team, not the customer: no quiet hours, caps or consent.
         try:
-            title = render_message(s.title, self._context(e, c, pb))
+            ctx = self._context(e, c, pb)
+            title = render_message(s.title, ctx)
+            queue = None if s.queue is None else _queue(render_message(s.queue, ctx), s.queue)
         except RenderError as exc:
             self._suppress(batch, e, s, "task", "render_error", "skipped", str(exc), t)
             self._goto(e, s.next, t)
             return
         batch.outgoing.append(Outgoing(
             enrollment=e, node=s.id, attempt=attempt, channel="task", stage=s.stage,
-            connector=None, template=None, to_address=s.queue, subject=None, body=title,
+            connector=None, template=None, to_address=queue, subject=None, body=title,
             sms_segments=None, at=t))
         self._goto(e, s.next, t)
+
+
+def _queue(rendered: str, source: str) -> str:
+    """A task's queue as rendered for this customer (`to "{{ account_manager }}"`)."""
+    queue = rendered.strip()
+    if not queue:  # a task for no one would be lost without a trace
+        raise RenderError(f'The task\'s queue "{source}" rendered empty for this customer; set '
+                          "the attribute it names, or give it a default "
+                          '(| default: "team").')
+    return queue
 
 
 def _address(c: Customer, channel: str) -> str | None:

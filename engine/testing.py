@@ -140,8 +140,12 @@ def _drive(runtime: Runtime, dispatcher: Dispatcher, events: list[Event], start:
 def _read(store: Store, test: m.PlaybookTest, cid: str) -> Outcome:
     msg, sup = t.messages, t.suppressions
     with store.engine.connect() as conn:
-        sent = [Sent(channel=r.channel, template=r.template, at=r.created_at)
-                for r in conn.execute(select(msg.c.channel, msg.c.template, msg.c.created_at)
+        # A task has no template: `expect task "QUEUE"` names the queue it went to.
+        sent = [Sent(channel=r.channel,
+                     template=r.to_address if r.channel == "task" else r.template,
+                     at=r.created_at)
+                for r in conn.execute(select(msg.c.channel, msg.c.template, msg.c.to_address,
+                                             msg.c.created_at)
                                       .where(msg.c.customer_id == cid)
                                       .order_by(msg.c.created_at, msg.c.id))]
         suppressed = [(r.at, r.node, r.reason, r.action) for r in conn.execute(

@@ -6,6 +6,7 @@ reported again by every comparison that uses it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cadenza.grammar import ast
@@ -29,6 +30,8 @@ class Scope:
     bound: dict[str, dict[str, m.AttrType]] = field(default_factory=dict)
     # The event itself is unknown (already reported): its properties are not checked again.
     lenient_event: bool = False
+    # Trigger-event properties some entry does not carry (templates: E038 without a default).
+    event_gaps: Mapping[str, str] = field(default_factory=dict)
 
     def with_event(self, props: dict[str, m.AttrType] | None) -> Scope:
         return Scope(schema=self.schema, segments=self.segments, file=self.file,

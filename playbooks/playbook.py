@@ -54,6 +54,7 @@ def compile_playbook(pb: ast.Playbook, file: str, proj: ProjectContext,
     event_props, unknown_event = _trigger_props(pb, proj.schema)
     scope = Scope(schema=proj.schema, segments=proj.segments, file=file,
                   event_props=event_props, bound=bound, lenient_event=unknown_event,
+                  event_gaps=_event_gaps(pb, proj.schema, event_props),
                   event_hint="this playbook has no 'when event ...' entry; use customer "
                              "attributes or bind an event with 'wait for event E as NAME'.")
     settings = _settings(pb, scope, proj, rep)
@@ -135,6 +136,29 @@ def _trigger_props(pb: ast.Playbook, schema: m.Schema,
             unknown = unknown or found is None
             props = {**(props or {}), **(found or {})}
     return props, unknown
+
+
+def _event_gaps(pb: ast.Playbook, schema: m.Schema, props: dict[str, m.AttrType] | None,
+                ) -> dict[str, str]:
+    """Each trigger-event property some entry does not carry -> the first such entry, in
+    words: a schedule or segment entry carries no event, another event other properties."""
+    gaps: dict[str, str] = {}
+    for x in pb.members:
+        if not isinstance(x, ast.Entry) or isinstance(x.trigger, ast.ApiTrigger):
+            continue
+        carried = (frozenset(schema.events.get(x.trigger.event.name) or {})
+                   if isinstance(x.trigger, ast.EventTrigger) else frozenset())
+        for prop in set(props or {}) - carried:
+            gaps.setdefault(prop, f"'{_entry_words(x.trigger)}' (line {x.span.line})")
+    return gaps
+
+
+def _entry_words(trigger: ast.Trigger) -> str:
+    if isinstance(trigger, ast.EventTrigger):
+        return f"when event {trigger.event.name}"
+    if isinstance(trigger, ast.SegmentTrigger):
+        return f"when {'in' if trigger.current else 'enters'} segment {trigger.segment.name}"
+    return "when cron ..." if isinstance(trigger, ast.CronTrigger) else "when every ..."
 
 
 def _once(seen: dict[str, Span], key: str, span: Span, file: str, rep: Reporter) -> bool:
@@ -326,10 +350,13 @@ def _check_playbook(pb: m.Playbook, items: list[ast.StepItem], ids: list[str], s
 def _check_templates(it: ast.StepItem, step: m.Step, scope: Scope, proj: ProjectContext,
                      rep: Reporter) -> None:
     vars_ = Vars(customer=scope.schema.customer, event=scope.event_props, bound=scope.bound,
-                 lenient_event=scope.lenient_event)
+                 lenient_event=scope.lenient_event, event_gaps=scope.event_gaps)
     where = (scope.file, it.span)
     if isinstance(step, m.TaskStep):
         check_source(step.title, vars_, where, (scope.file, it.span.line), "the task title", rep)
+        if step.queue is not None:
+            check_source(step.queue, vars_, where, (scope.file, it.span.line), "the task queue",
+                         rep)
         return
     if not isinstance(step, m.SendStep):
         return

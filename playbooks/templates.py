@@ -8,7 +8,9 @@ schema does not know.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from liquid import BoundTemplate, Environment, StrictUndefined
@@ -57,6 +59,21 @@ class Vars:
     event: dict[str, m.AttrType] | None
     bound: dict[str, dict[str, m.AttrType]]
     lenient_event: bool = False
+    # An event property some entry does not carry -> that entry, in words ("the entry on
+    # line 8, `when cron`"): a customer who enters there has no such value.
+    event_gaps: Mapping[str, str] = field(default_factory=dict)
+
+    def gap(self, path: str) -> str | None:
+        """Why `event.x` may be missing at send time, or None when every entry carries it."""
+        head, _, rest = path.partition(".")
+        prop = rest.split(".")[0]
+        if head != "event" or self.lenient_event or self.event is None or prop not in self.event:
+            return None
+        entry = self.event_gaps.get(prop)
+        if entry is None:
+            return None
+        return (f"uses '{path}', but a customer who enters by {entry} has no such value, so "
+                "the message would be skipped for them at send time (render_error)")
 
     def problem(self, path: str) -> str | None:
         head, _, rest = path.partition(".")
@@ -99,6 +116,30 @@ def analyse(source: str) -> tuple[tuple[str, ...], LiquidError | None]:
     return tuple(sorted(paths)), None
 
 
+# `default` must be the first filter: any other filter fails on an unset value first.
+_DEFAULTED = re.compile(r"""[\w.\[\]'"]+\s*\|\s*default\s*:""")
+
+
+@functools.lru_cache(maxsize=4096)
+def defaulted(source: str) -> frozenset[str]:
+    """Paths every use of which is followed by `| default: ...` as its first filter: at send
+    time an unset value renders as the default there instead of failing."""
+    template, _ = compile_source(source)
+    if template is None:
+        return frozenset()
+    try:
+        uses = template.analyze().variables
+    except LiquidError:
+        return frozenset()
+    covered: dict[str, bool] = {}
+    for occurrences in uses.values():
+        for var in occurrences:
+            path = ".".join(str(s) for s in var.segments)
+            guarded = _DEFAULTED.match(source, var.span.index) is not None
+            covered[path] = covered.get(path, True) and guarded
+    return frozenset(path for path, ok in covered.items() if ok)
+
+
 def compile_source(source: str) -> tuple[BoundTemplate | None, LiquidError | None]:
     try:
         return environment().from_string(source), None
@@ -135,11 +176,19 @@ def check_source(source: str, vars_: Vars, where: tuple[str, Span], origin: tupl
                   hint="check the Liquid syntax: {{ variable }}, {% if %}...{% endif %}.",
                   related=(where,))
         return
+    # A template file is shown beside the step; inline text is the step's own line already.
+    related = () if file == where[0] else ((file, Span.point(line, 1)),)
     for path in paths:
+        gap = None if path in defaulted(source) else vars_.gap(path)
+        if gap is not None:
+            fix = f'{{{{ {path} | default: "..." }}}}'
+            rep.error("E038", where[0], where[1], f"{label} {gap}.",
+                      hint=f"give it a default as its first filter ({fix}), or move that "
+                           "entry to a playbook of its own.", related=related)
         problem = vars_.problem(path)
         if problem is not None:
             end = "" if problem.endswith(("?", ".")) else "."
             rep.error("E038", where[0], where[1], f"{label} {problem}{end}",
                       hint="templates may use customer attributes, event.PROPERTY of the "
                            "trigger event, NAME.PROPERTY of a bound event, playbook.name.",
-                      related=((file, Span.point(line, 1)),))
+                      related=related)

@@ -13,6 +13,7 @@ from cadenza.engine.testing import describe_failure, run_test
 
 def run(paths: tuple[Path, ...], name_filter: str | None) -> int:
     passed = failed = 0
+    names: list[str] = []
     for loaded in load_all(paths):
         if loaded.project is None:
             print_diagnostics(loaded.diagnostics, loaded.sources)
@@ -20,6 +21,7 @@ def run(paths: tuple[Path, ...], name_filter: str | None) -> int:
             failed += 1
             continue
         project = loaded.project
+        names += [test.name for test in project.tests]
         for test in project.tests:
             if name_filter and name_filter not in test.name:
                 continue
@@ -32,6 +34,12 @@ def run(paths: tuple[Path, ...], name_filter: str | None) -> int:
                 failed += 1
                 click.echo(describe_failure(outcome, zone))
     click.echo(f"{passed} passed, {failed} failed")
+    if name_filter and not passed + failed and names:
+        # A filter that matches nothing would otherwise pass a CI job that tests nothing.
+        click.echo(f'No test name contains "{name_filter}"; the tests are: '
+                   + ", ".join(f'"{n}"' for n in names) + ". (-k matches part of a name, "
+                   "case-sensitively.)", err=True)
+        return 1
     return 1 if failed else 0
 
 

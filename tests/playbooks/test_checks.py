@@ -175,3 +175,44 @@ def test_api_playbooks_may_use_untyped_event_properties(make_project: Make) -> N
     """`when api` passes caller-chosen properties: `event.x` is allowed, unchecked."""
     loaded = make_project(_pb('  send email text "Hi {{ event.tier }}" subject "x"\n', "when api"))
     assert loaded.diagnostics == []
+
+
+GAP = ("the message uses 'event.cart_value', but a customer who enters by {} has no such "
+       "value, so the message would be skipped for them at send time (render_error).")
+
+
+@pytest.mark.parametrize(("second", "entry"), [
+    ('when cron "0 9 * * *"', "'when cron ...' (line 3)"),
+    ("when every monday at 09:00", "'when every ...' (line 3)"),
+    ("when enters segment buyers", "'when enters segment buyers' (line 3)"),
+    ("when event order_completed", "'when event order_completed' (line 3)"),
+])
+def test_event_property_another_entry_lacks(make_project: Make, second: str,
+                                            entry: str) -> None:
+    """`event.x` in a message, where some entry carries no such property, would fail to
+    render for whoever enters there: an E038 naming that entry, with the fix."""
+    loaded = make_project(_pb(f'  {second}\n  send email text "{{{{ event.cart_value }}}}" '
+                              'subject "s"\n'))
+    [d] = [d for d in loaded.diagnostics if d.code == "E038"]
+    assert (d.span.line, d.message) == (4, GAP.format(entry))
+    assert d.hint == ('give it a default as its first filter ({{ event.cart_value | '
+                      'default: "..." }}), or move that entry to a playbook of its own.')
+    assert d.related == ()  # inline text: the step's own line is the place already
+
+
+@pytest.mark.parametrize("use", [
+    '{{ event.cart_value | default: 0 }}',
+    "{{ event.cart_value | default: 0 | plus: 1 }} and {{ event['cart_value'] | default: 1 }}",
+])
+def test_event_property_with_a_default_is_fine(make_project: Make, use: str) -> None:
+    """A default as the first filter renders for every entry: nothing to report."""
+    loaded = make_project(_pb(f'  when cron "0 9 * * *"\n  send email text "{use}" '
+                              'subject "s"\n'))
+    assert loaded.diagnostics == []
+
+
+def test_default_after_another_filter_does_not_count(make_project: Make) -> None:
+    """Any other filter fails on the unset value before a later default is reached."""
+    loaded = make_project(_pb('  when cron "0 9 * * *"\n  send email text "{{ event.cart_value'
+                              ' | plus: 1 | default: 0 }}" subject "s"\n'))
+    assert [d.code for d in loaded.diagnostics if d.code == "E038"] == ["E038"]
