@@ -320,7 +320,8 @@ def _policy(policy: ast.Policy) -> Stmt:
             return f"quiet hours{_opt(channel)} {start.text}-{end.text}"
         case ast.SendWindow(channel=channel, days=days, start=start, end=end):
             spec = ", ".join(d.first.name + _opt(d.last, "-") for d in days)
-            return f"send window{_opt(channel)} on {spec} {start.text}-{end.text}"
+            on = f" on {spec}" if days else ""
+            return f"send window{_opt(channel)}{on} {start.text}-{end.text}"
         case ast.Cap(channel=channel, count=count, per=per, action=action):
             return f"cap {channel.name} {count.raw} per {per.text}{_opt(action, ' else ')}"
         case ast.Consent(channel=channel, cond=cond):

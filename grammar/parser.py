@@ -108,6 +108,11 @@ class _Recovery:
         if token.type == "$END":
             self.report(_token_diagnostic(self.file, error, self.lines))
             return False
+        # A statement broken on the error's line may have swallowed the next line's first
+        # word as one of its names (`on 09:00` then `split s {`: 'split' read as a day).
+        if self.diagnostics and (token.line or 0) > self.last_error_line and \
+                _restart_after_broken(error, self.last_error_line):
+            return True
         # Until the parser consumes a token past the last error, it is still lost in that
         # fault: later complaints are its echoes, not new mistakes.
         if not self.diagnostics or _consumed_since(error, self.last_error_line):
@@ -134,6 +139,62 @@ def _consumed_since(error: UnexpectedToken, line: int) -> bool:
     if isinstance(top, Tree) and not getattr(top.meta, "empty", True):
         return int(top.meta.end_line) > line
     return False
+
+
+def _restart_after_broken(error: UnexpectedToken, line: int) -> bool:
+    """Drop the statement still open since the error on `line` and read the later tokens it
+    swallowed again, as the start of a new statement; False (nothing changed) if that fails."""
+    ip = error.interactive_parser
+    state = ip.parser_state
+    values = state.value_stack
+    base = max((i for i, v in enumerate(values) if isinstance(v, Token) and v.type == "LBRACE"),
+               default=-1)
+    start = next((i for i in range(base + 1, len(values)) if _end_line(values[i]) >= line), None)
+    if start is None or _start_line(values[start]) > line:
+        return False
+    later = [v for v in values[start:] if _start_line(v) > line]
+    if not later or not all(isinstance(v, Token) for v in later):
+        return False
+    saved = (list(state.state_stack), list(values))
+    del state.state_stack[start + 1:]
+    del values[start:]
+    try:
+        for token in [*later, error.token]:
+            ip.feed_token(_as_keyword(token, ip.accepts()))
+    except UnexpectedInput:
+        state.state_stack[:], values[:] = saved
+        return False
+    return True
+
+
+def _as_keyword(token: Token, accepts: set[str]) -> Token:
+    """A word the lexer took for a NAME, as the keyword it is where a statement starts."""
+    if token.type != "NAME":
+        return token
+    keyword = _keywords().get(str(token))
+    if keyword is None or keyword not in accepts:
+        return token
+    return Token.new_borrow_pos(keyword, str(token), token)
+
+
+@functools.lru_cache(maxsize=1)
+def _keywords() -> dict[str, str]:
+    return {str(t.pattern.value): t.name for t in build_parser().terminals
+            if t.pattern.type == "str"}
+
+
+def _start_line(value: object) -> int:
+    if isinstance(value, Token):
+        return value.line or 0
+    meta = getattr(value, "meta", None)
+    return 0 if meta is None or getattr(meta, "empty", True) else int(meta.line)
+
+
+def _end_line(value: object) -> int:
+    if isinstance(value, Token):
+        return value.end_line or value.line or 0
+    meta = getattr(value, "meta", None)
+    return 0 if meta is None or getattr(meta, "empty", True) else int(meta.end_line)
 
 
 def _resync(error: UnexpectedToken, token: Token) -> None:
@@ -226,6 +287,8 @@ STATEMENT_FORMS = {
     "quiet": "quiet hours form: 'quiet hours [email|sms] 21:00-08:00'.",
     "split": "split form: 'split NAME {', then one arm per line ('45% -> a', '45% -> b', "
              "'holdout 10%'), then '}'; arms and holdout add up to 100.",
+    "send window": "send window form: 'send window [email|sms] [on DAYS] 09:00-17:00'; DAYS "
+                   "such as 'mon-fri', 'weekdays' or 'sat, sun'; without 'on', every day.",
     "send": "send forms: 'send email \"template\" [stage S]', 'send sms text \"...\"', "
             "'send email text \"...\" subject \"...\"'.",
 }
@@ -237,7 +300,9 @@ def _statement_hint(lines: list[str], line: int) -> str | None:
     words = lines[line - 1].split()
     while words and words[0].endswith(":"):  # a label before the statement
         words = words[1:]
-    return STATEMENT_FORMS.get(words[0]) if words else None
+    if not words:
+        return None
+    return STATEMENT_FORMS.get(" ".join(words[:2])) or STATEMENT_FORMS.get(words[0])
 
 
 def _token_diagnostic(file: str, error: UnexpectedToken,

@@ -132,7 +132,8 @@ class ToAst:
                               span=span)
 
     def send_window(self, span: Span, c: list[Any]) -> ast.SendWindow:
-        return ast.SendWindow(channel=opt_ident(c[0]), days=c[1], start=clock(c[2]),
+        # Without `on DAYS` the window holds every day (no days listed).
+        return ast.SendWindow(channel=opt_ident(c[0]), days=c[1] or (), start=clock(c[2]),
                               end=clock(c[3]), span=span)
 
     def day_spec(self, span: Span, c: list[ast.DayRange]) -> tuple[ast.DayRange, ...]:

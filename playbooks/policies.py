@@ -52,6 +52,8 @@ def check_positive(d: ast.Duration, file: str, rep: Reporter) -> None:
 
 
 def day_numbers(days: Sequence[ast.DayRange], file: str, rep: Reporter) -> tuple[int, ...]:
+    if not days:  # `send window email 09:00-17:00`: every day
+        return tuple(range(7))
     out: set[int] = set()
     for r in days:
         if r.last is None and (group := DAY_GROUPS.get(r.first.name.lower())) is not None:

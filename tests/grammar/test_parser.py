@@ -172,3 +172,31 @@ def test_a_misread_statement_shows_its_forms(line: str, hint: str) -> None:
     assert len(diagnostics) == 1
     assert diagnostics[0].span.line == 3
     assert hint in (diagnostics[0].hint or "")
+
+
+def test_a_broken_statement_does_not_swallow_the_next_line() -> None:
+    """`on 09:00` (the days forgotten) once read the next line's 'split' as a day and reported
+    four more errors on correct lines; now only the broken line is reported."""
+    text = ("playbook p {\n  when event x\n  send window email on 09:00-17:00\n  split s {\n"
+            "    50% -> a\n    50% -> b\n  }\n  a: end\n  b: end\n}\n")
+    doc, diagnostics = parse_text(text, "p.play")
+    assert [(d.span.line, d.span.col, d.message) for d in diagnostics] == [
+        (3, 24, "unexpected '09:00'; expected a name.")]
+    assert diagnostics[0].hint == (
+        "send window form: 'send window [email|sms] [on DAYS] 09:00-17:00'; DAYS such as "
+        "'mon-fri', 'weekdays' or 'sat, sun'; without 'on', every day.")
+    assert doc is not None
+    [pb] = [i for i in doc.items if isinstance(i, ast.Playbook)]
+    labels = [m.label.name for m in pb.members if isinstance(m, ast.StepItem) and m.label]
+    assert labels == ["a", "b"]  # the split and its targets survived the recovery
+
+
+def test_a_send_window_without_days_holds_every_day() -> None:
+    """`send window email 09:00-17:00`: no `on DAYS` means every day, and fmt keeps it so."""
+    doc, diagnostics = parse_text("playbook p {\n  when event x\n  send window email "
+                                  "09:00-17:00\n  end\n}\n", "p.play")
+    assert diagnostics == []
+    assert doc is not None
+    [pb] = [i for i in doc.items if isinstance(i, ast.Playbook)]
+    [window] = [m for m in pb.members if isinstance(m, ast.SendWindow)]
+    assert window.days == ()

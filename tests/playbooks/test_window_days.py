@@ -10,7 +10,8 @@ from tests.playbooks.conftest import Make
 
 
 def _window(make_project: Make, days: str) -> m.SendWindow:
-    loaded = make_project(f"defaults {{\n  send window email on {days} 09:00-17:00\n}}\n"
+    on = f" on {days}" if days else ""
+    loaded = make_project(f"defaults {{\n  send window email{on} 09:00-17:00\n}}\n"
                           "playbook p {\n  when event order_completed\n"
                           '  send email "welcome"\n}\n')
     assert loaded.project is not None, loaded.diagnostics
@@ -21,6 +22,7 @@ def _window(make_project: Make, days: str) -> m.SendWindow:
 @pytest.mark.parametrize(("days", "numbers"), [
     ("weekdays", (0, 1, 2, 3, 4)), ("weekday", (0, 1, 2, 3, 4)), ("Weekends", (5, 6)),
     ("daily", (0, 1, 2, 3, 4, 5, 6)), ("weekend, mon", (0, 5, 6)),
+    ("", (0, 1, 2, 3, 4, 5, 6)),  # no `on DAYS` at all: every day
 ])
 def test_send_window_day_groups(make_project: Make, days: str, numbers: tuple[int, ...]) -> None:
     """Regression: `on weekdays` once answered "did you mean 'wednesday'?"."""
