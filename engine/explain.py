@@ -183,7 +183,7 @@ def _zone(own: str | None, graphs: list[m.Playbook]) -> tuple[str, str | None]:
         if name:
             try:
                 ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 continue
             return name, None if name == own else "the customer has no zone: the playbook's is used"
     return "UTC", "the customer has no zone and the store keeps no project zone: local is UTC"

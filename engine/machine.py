@@ -17,7 +17,7 @@ from typing import Any
 from cadenza.engine.render import RenderError, build_context, html_to_text, render_message
 from cadenza.engine.sms import sms_segments
 from cadenza.engine.state import Batch, Customer, Enrollment, Outgoing, Suppression
-from cadenza.engine.timing import next_allowed, next_local_time
+from cadenza.engine.timing import known_zone, next_allowed, next_local_time
 from cadenza.playbooks import model as m
 
 MAX_STEPS_PER_RUN = 1000  # a guard: loops without waits are rejected by the compiler
@@ -54,7 +54,10 @@ class Machine:
         default_factory=dict)
 
     def zone(self, c: Customer) -> str:
-        return c.timezone or self.project.timezone
+        # A zone stored before it was checked (an old row, a direct write) must not stop the
+        # batch every customer of it is in: such a customer is in the project's zone.
+        own = c.timezone
+        return own if own and known_zone(own) else self.project.timezone
 
     # ------------------------------------------------------------------ driving
     def step(self, e: Enrollment, batch: Batch) -> None:

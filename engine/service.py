@@ -31,6 +31,7 @@ from cadenza.engine.schema import SCHEMA_VERSION
 from cadenza.engine.sendwindow import SendWindow
 from cadenza.engine.state import Event
 from cadenza.engine.store import Store, bulk_for
+from cadenza.engine.timing import known_zone
 from cadenza.grammar.diagnostics import did_you_mean
 from cadenza.playbooks import model as m
 
@@ -119,6 +120,10 @@ class Service:
         attrs: dict[str, Any] = {}
         columns: dict[str, Any] = {}
         for key, value in traits.items():
+            if key == "timezone" and value is not None and not known_zone(str(value)):
+                problems.append(f"the trait timezone '{value}' is not a known time zone; use "
+                                "an IANA name such as 'Europe/London'. It was not stored.")
+                continue
             if key in COLUMNS:
                 columns[key] = None if value is None else str(value)
                 continue

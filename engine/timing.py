@@ -43,12 +43,21 @@ _PROBE_S = 6 * 3600  # offset changes are found by sampling this often, then bis
 
 
 # ------------------------------------------------------------------ zones and timestamps
+@functools.lru_cache(maxsize=1024)
+def known_zone(zone: str) -> bool:
+    try:
+        zone_info(zone)
+    except ValueError:
+        return False
+    return True
+
+
 @functools.lru_cache(maxsize=512)
 def zone_info(zone: str) -> ZoneInfo:
     """The `ZoneInfo` for an IANA name, or a ValueError that says what to write instead."""
     try:
         return ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: too long a name
         raise ValueError(f"'{zone}' is not a known time zone: use an IANA name such as "
                          "'Europe/London' or 'America/New_York'.") from exc
 

@@ -160,7 +160,8 @@ def _restart_after_broken(error: UnexpectedToken, line: int) -> bool:
     del values[start:]
     try:
         for token in [*later, error.token]:
-            ip.feed_token(_as_keyword(token, ip.accepts()))
+            lookaheads = set(state.parse_conf.states[state.state_stack[-1]])
+            ip.feed_token(_as_keyword(token, lookaheads))
     except UnexpectedInput:
         state.state_stack[:], values[:] = saved
         return False
@@ -231,15 +232,19 @@ def _char_diagnostic(file: str, error: UnexpectedCharacters, lines: list[str]) -
     if (bad := _bad_duration(error, lines)) is not None:
         return Diagnostic(
             code="E001", file=file, span=span,
-            message=f"'{bad}' is not a duration.",
-            hint="units are w (weeks), d (days), h, m (minutes) and s, combined as in 1d12h; "
-                 "months and years vary in length, so write 30d or 365d.")
+            message=f"'{bad}' is not a duration.", hint=DURATION_HINT)
     if char == '"':
         return Diagnostic(
             code="E002", file=file, span=span,
             message="unterminated string: this '\"' has no closing '\"' on the same line.",
             hint='close the string on the same line; write \\" for a quote inside it.',
         )
+    if char == "'":
+        return Diagnostic(
+            code="E001", file=file, span=span,
+            message="a string in single quotes: strings are written in double quotes.",
+            hint='write "..." (a double quote inside one is \\"); single quotes are for '
+                 "strings inside a Liquid template, such as {{ x | date: '%B %d' }}.")
     shown = repr(char)[1:-1]
     expected = describe_expected(error.allowed or set())
     return Diagnostic(
@@ -258,6 +263,17 @@ def _bad_duration(error: UnexpectedCharacters, lines: list[str]) -> str | None:
     return match.group(0) if match else None
 
 
+def _number_not_duration(error: UnexpectedToken, lines: list[str]) -> str | None:
+    """`1.5d`, `2 weeks` where a duration goes: the lexer saw a number and stopped there."""
+    token = error.token
+    accepts = error.accepts or error.expected or set()
+    line = token.line or 0
+    if token.type != "NUMBER" or "DURATION" not in accepts or not 0 < line <= len(lines):
+        return None
+    match = _NUMBER_WORD.match(lines[line - 1], (token.column or 1) - 1)
+    return match.group(0) if match and not match.group(0).isdigit() else None
+
+
 def _twelve_hour(error: UnexpectedCharacters, lines: list[str]) -> str | None:
     """`9am`, `9:30 pm` where a clock time goes."""
     if "CLOCK" not in (error.allowed or set()) or not 0 < error.line <= len(lines):
@@ -267,7 +283,11 @@ def _twelve_hour(error: UnexpectedCharacters, lines: list[str]) -> str | None:
 
 
 _TWELVE_HOUR = re.compile(r"\d{1,2}(?::\d\d)?\s?[aApP]\.?[mM]\.?")
-_NUMBER_WORD = re.compile(r"\d+(?:[wdhms]|\d)*\s?[A-Za-z]+")
+# The whole would-be duration: `36h30` (not `36h`), `1.5d`, `3 months`, `2 weeks`.
+_NUMBER_WORD = re.compile(r"\d[\w.]*(?:\s[A-Za-z]+)?")
+DURATION_HINT = ("a duration is a whole number and a unit, with no space: 30m, 12h, 2w; "
+                 "combine units for the parts (1d12h, not 1.5d); units are w (weeks), d (days), "
+                 "h, m (minutes) and s; months and years vary in length, so write 30d or 365d.")
 
 
 # The forms of statements people most often get wrong, by their first word: a syntax error on
@@ -319,6 +339,9 @@ def _token_diagnostic(file: str, error: UnexpectedToken,
     length = max(1, len(str(token)))
     span = Span(line=token.line or 1, col=token.column or 1, end_line=token.line or 1,
                 end_col=(token.column or 1) + length)
+    if (bad := _number_not_duration(error, lines or [])) is not None:
+        return Diagnostic(code="E001", file=file, span=span,
+                          message=f"'{bad}' is not a duration.", hint=DURATION_HINT)
     forms = _statement_hint(lines or [], span.line)
     return Diagnostic(
         code="E001", file=file, span=span,

@@ -11,7 +11,7 @@ from cadenza.playbooks.report import Reporter
 SpanOf = Callable[[str], Span]
 
 
-def _edges(steps: dict[str, m.Step]) -> dict[str, list[str | None]]:
+def edges_of(steps: dict[str, m.Step]) -> dict[str, list[str | None]]:
     return {sid: [t for t in m.successors(s) if t is None or t in steps]
             for sid, s in steps.items()}
 
@@ -92,7 +92,7 @@ def check_flow(pb: m.Playbook, span_of: SpanOf, rep: Reporter) -> None:
     steps = {s.id: s for s in pb.steps}
     if not steps:
         return
-    edges = _edges(steps)
+    edges = edges_of(steps)
     live = reachable(pb.start, edges)
     for first, count in _dead_runs(pb.steps, live):
         more = {1: "", 2: ", nor the step after it"}.get(count, f", nor the {count - 1} "

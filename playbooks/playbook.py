@@ -11,6 +11,7 @@ from cadenza.grammar import ast
 from cadenza.grammar.diagnostics import Span, did_you_mean
 from cadenza.playbooks import model as m
 from cadenza.playbooks import policies as pol
+from cadenza.playbooks.binding import check_bindings
 from cadenza.playbooks.conditions import Scope, check_event, check_segment, compile_cond
 from cadenza.playbooks.flow import check_flow
 from cadenza.playbooks.report import Reporter
@@ -81,6 +82,7 @@ def compile_playbook(pb: ast.Playbook, file: str, proj: ProjectContext,
         rep.error("E031", file, pb.name.span, f"playbook '{pb.name.name}' has no steps.",
                   hint="add at least one step, e.g. send email \"welcome\".")
     check_flow(playbook, span_of, rep)
+    check_bindings(playbook, proj.templates, span_of, rep)
     _check_playbook(playbook, items, ids, scope, proj, rep)
     return playbook
 

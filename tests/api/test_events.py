@@ -147,6 +147,21 @@ def test_identify_reports_unknown_and_mistyped_traits(any_api: Api) -> None:
     assert any_api.attributes("ana") == {"first_name": "Ana"}
 
 
+def test_identify_refuses_an_unknown_time_zone(any_api: Api) -> None:
+    """A zone no one knows would make every local-time rule fail for the customer: it is
+    reported and not stored; a good one is."""
+    r = any_api.client.post("/v1/identify", headers=basic(), json={
+        "userId": "ana", "traits": {"first_name": "Ana", "timezone": "Mars/Base"}})
+    assert r.status_code == 200
+    assert r.json()["warnings"] == [
+        "the trait timezone 'Mars/Base' is not a known time zone; use an IANA name such as "
+        "'Europe/London'. It was not stored."]
+    any_api.client.post("/v1/identify", headers=basic(), json={
+        "userId": "ana", "traits": {"timezone": "Asia/Tokyo"}})
+    [row] = [r for r in any_api.rows(t.customers) if r.id == "ana"]
+    assert (row.timezone, dict(row.attributes)) == ("Asia/Tokyo", {"first_name": "Ana"})
+
+
 def test_track_events_are_checked_against_the_schema(any_api: Api) -> None:
     """An undeclared event or property is stored with a warning; a declared property of the
     wrong type is left out (stored, it would reach conditions as the wrong type)."""

@@ -265,6 +265,20 @@ def test_events_for_unknown_customers_never_block_work(tmp_path: Path, store_url
     assert all(r.processed for r in h.rows(t.events))
 
 
+def test_a_stored_zone_no_one_knows_does_not_stop_the_batch(tmp_path: Path,
+                                                             store_url: str) -> None:
+    """A customer row with an unknown zone (written before zones were checked) once raised in
+    the middle of the batch, so no one in it was ever served; that customer is now in the
+    project's zone (UTC here) and the rest of the batch goes on."""
+    h = _h(tmp_path, store_url, POLICY)
+    h.customers({"id": "a", "timezone": "Mars/Base", "sms_opt_in": False},
+                {"id": "b", "timezone": "America/New_York", "sms_opt_in": False})
+    h.run("2026-03-03T12:00Z", ("a", "cart_abandoned", "2026-03-03T03:00Z", {}),
+          ("b", "cart_abandoned", "2026-03-03T03:00Z", {}))
+    assert h.sends() == [("a", "email", "hello", "2026-03-03T08:00Z")]  # 08:00 UTC
+    assert ("b", "first", "quiet_hours", "deferred") in h.suppressions()  # 22:00 in New York
+
+
 def test_api_entry_enrolls_with_its_properties(tmp_path: Path, store_url: str) -> None:
     """An API enrollment enters a `when api` playbook once, with its properties as the event."""
     play = ('playbook vip {\n  when api\n  send sms text "Welcome {{ event.tier }}"\n}\n'

@@ -129,8 +129,9 @@ def test_rendering_has_caret_and_help() -> None:
         "  = help: expected ':' here.")
 
 
-DURATION_HELP = ("units are w (weeks), d (days), h, m (minutes) and s, combined as in 1d12h; "
-                 "months and years vary in length, so write 30d or 365d.")
+DURATION_HELP = ("a duration is a whole number and a unit, with no space: 30m, 12h, 2w; "
+                 "combine units for the parts (1d12h, not 1.5d); units are w (weeks), d (days), "
+                 "h, m (minutes) and s; months and years vary in length, so write 30d or 365d.")
 CLOCK_HELP = "write the 24-hour clock as HH:MM: 09:00, 13:30, 21:00."
 
 
@@ -139,6 +140,12 @@ CLOCK_HELP = "write the 24-hour clock as HH:MM: 09:00, 13:30, 21:00."
     ("wait 2mo", "'2mo' is not a duration.", DURATION_HELP),
     ("reenter after 1y", "'1y' is not a duration.", DURATION_HELP),
     ("cap email 2 per 1week", "'1week' is not a duration.", DURATION_HELP),
+    ("wait 1.5d", "'1.5d' is not a duration.", DURATION_HELP),
+    ("wait 2 weeks", "'2 weeks' is not a duration.", DURATION_HELP),
+    ("wait 36h30", "'36h30' is not a duration.", DURATION_HELP),
+    ("update first_name = 'x'", "a string in single quotes: strings are written in double "
+     "quotes.", 'write "..." (a double quote inside one is \\"); single quotes are for strings '
+     "inside a Liquid template, such as {{ x | date: '%B %d' }}."),
     ("wait until 9am", "'9am' is not a time of day here.", CLOCK_HELP),
     ("quiet hours 9pm-08:00", "'9pm' is not a time of day here.", CLOCK_HELP),
     ("send window email on mon-fri 9am-5pm", "'9am' is not a time of day here.", CLOCK_HELP),

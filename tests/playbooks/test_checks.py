@@ -216,3 +216,50 @@ def test_default_after_another_filter_does_not_count(make_project: Make) -> None
     loaded = make_project(_pb('  when cron "0 9 * * *"\n  send email text "{{ event.cart_value'
                               ' | plus: 1 | default: 0 }}" subject "s"\n'))
     assert [d.code for d in loaded.diagnostics if d.code == "E038"] == ["E038"]
+
+
+BIND = ('playbook p "t" {{\n  when event cart_abandoned\n{body}\n}}\n')
+
+
+@pytest.mark.parametrize("use", [
+    '  update ltv = got.order_value',
+    '  send email text "You paid {{ got.order_value }}" subject "s"',
+    '  branch {\n    when got.order_value > 3 -> a\n  }\n  a: end',
+])
+def test_a_bound_event_used_before_its_wait(make_project: Make, use: str) -> None:
+    """`got.x` above the `wait for event ... as got` is never set there: W043 says so."""
+    loaded = make_project(BIND.format(body=f"{use}\n  wait for event order_completed as got "
+                                           "timeout 1d\n  end"))
+    [d] = [d for d in loaded.diagnostics if d.code == "W043"]
+    assert d.severity == "warning"
+    assert (d.span.line, d.message) == (
+        3, "step 'start' uses 'got', which is never set here: no path to it passes 'wait for "
+           f"event order_completed as got' (line {3 + use.count(chr(10)) + 1}) with the event "
+           "arrived.")
+
+
+def test_a_bound_event_on_the_timeout_path_is_reported(make_project: Make) -> None:
+    """On the `else ->` path the event never came, so its properties are never set there."""
+    loaded = make_project(BIND.format(body=(
+        "  wait for event order_completed as got timeout 1d else -> late\n  end\n"
+        "  late: update ltv = got.order_value\n  end")))
+    assert [d.message for d in loaded.diagnostics if d.code == "W043"] == [
+        "step 'late' uses 'got', which is never set here: no path to it passes 'wait for event "
+        "order_completed as got' (line 3) with the event arrived."]
+
+
+def test_a_bound_event_after_its_wait_is_fine(make_project: Make) -> None:
+    """Below the wait, and in a loop back through it, the property can be set: no warning."""
+    loaded = make_project(BIND.format(body=(
+        "  again: wait for event order_completed as got timeout 1d else -> again\n"
+        "  update ltv = got.order_value\n"
+        '  send email text "{{ got.order_value }}" subject "s"\n  goto again')))
+    assert [d for d in loaded.diagnostics if d.code == "W043"] == []
+
+
+@pytest.mark.parametrize("zone", ["America/" + "(" * 300 + "New_York", "America"])
+def test_a_zone_name_no_file_can_hold_is_unknown(make_project: Make, zone: str) -> None:
+    """Found by the fuzzer: a zone name too long for a path crashed the check (OSError)."""
+    loaded = make_project(_pb('  send email "welcome"\n', f'timezone "{zone}"\n  when event '
+                                                          "cart_abandoned"))
+    assert [d.code for d in loaded.diagnostics] == ["E021"]
