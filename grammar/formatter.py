@@ -278,7 +278,8 @@ def _weave(rows: Sequence[Row], comments: Sequence[ast.Comment],
     woven: list[Row] = []
     pending = deque(zip(slots, comments, strict=True))
     for i, row in enumerate([*rows, None]):
-        depth = 0 if row is None else row.depth
+        # A comment just before a block's `}` is the last thing inside that block.
+        depth = 0 if row is None else row.depth + (row.kind == "close")
         while pending and pending[0][0] == 2 * i:
             comment = pending.popleft()[1]
             woven.append(Row(depth=depth, text=comment.text, start=comment.line,

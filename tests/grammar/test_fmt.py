@@ -181,10 +181,11 @@ def test_trailing_comment_follows_code_after_two_spaces() -> None:
 
 
 def test_own_line_comment_takes_the_indentation_of_the_next_line() -> None:
-    """Own-line comments are indented like the line after them, the closing brace included."""
+    """Own-line comments are indented like the line after them; before a closing brace, like
+    the lines inside the block it closes."""
     source = "playbook p {\n# about end\n        end\n    # before the brace\n}\n"
     out = assert_canonical(source)
-    assert out == "playbook p {\n  # about end\n  end\n# before the brace\n}\n"
+    assert out == "playbook p {\n  # about end\n  end\n  # before the brace\n}\n"
 
 
 def test_comments_in_a_collapsed_construct_keep_their_order() -> None:
