@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, create_engine, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,6 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from cadenza.engine import schema as t
 from cadenza.engine.db import schema_version, sqlite_url
 from cadenza.engine.entries import API_EVENT
+from cadenza.engine.store import project_zone
+from cadenza.engine.timing import known_zone
 from cadenza.grammar.diagnostics import did_you_mean
 from cadenza.playbooks import describe
 from cadenza.playbooks import model as m
@@ -156,7 +158,7 @@ def _timeline(conn: Connection, path: Path, cid: str, playbook: str | None) -> T
     if playbook is not None:
         query = query.where(e.c.playbook == playbook)
     rows = list(conn.execute(query))
-    name, note = _zone(zone[0], [graphs[r.version_id][0] for r in rows])
+    name, note = _zone(zone[0], project_zone(conn), [graphs[r.version_id][0] for r in rows])
     timeline = Timeline(customer=cid, zone=name, zone_note=note, store=str(path),
                         playbook=playbook, journeys=[])
     for row in rows:
@@ -178,14 +180,17 @@ def _graphs(conn: Connection) -> dict[int, tuple[m.Playbook, int]]:
             for r in conn.execute(select(v.c.id, v.c.graph, v.c.version))}
 
 
-def _zone(own: str | None, graphs: list[m.Playbook]) -> tuple[str, str | None]:
-    for name in (own, *(g.policies.timezone for g in graphs)):
-        if name:
-            try:
-                ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError, OSError):
-                continue
-            return name, None if name == own else "the customer has no zone: the playbook's is used"
+def _zone(own: str | None, project: str | None,
+          graphs: list[m.Playbook]) -> tuple[str, str | None]:
+    """The zone the engine used: the customer's, else the project's (older stores did not
+    record it: then the playbook's)."""
+    if own and known_zone(own):
+        return own, None
+    if project and known_zone(project):
+        return project, "the customer has no zone: the project's is used"
+    for name in (g.policies.timezone for g in graphs):
+        if name and known_zone(name):
+            return name, "the customer has no zone: the playbook's is used"
     return "UTC", "the customer has no zone and the store keeps no project zone: local is UTC"
 
 

@@ -68,6 +68,15 @@ def version_id(conn: Connection, pb: m.Playbook, now: int, git_commit: str | Non
         created_at=now, active=True).returning(v.c.id)).scalar_one())
 
 
+PROJECT_ZONE = "project_timezone"
+
+
+def project_zone(conn: Connection) -> str | None:
+    """The zone of customers without one, as the last deployment recorded it."""
+    value = conn.execute(select(t.meta.c.value).where(t.meta.c.key == PROJECT_ZONE)).scalar()
+    return None if value is None else str(value)
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -126,6 +135,10 @@ class Store:
         with self.engine.begin() as conn:
             for name, pb in project.playbooks.items():  # declaration order: entry order
                 out[name] = Version.of(version_id(conn, pb, now, git_commit), pb)
+            # `cadenza explain` reads local times in it for customers without a zone.
+            ins = dialect_insert(conn)(t.meta).values(key=PROJECT_ZONE, value=project.timezone)
+            conn.execute(ins.on_conflict_do_update(index_elements=[t.meta.c.key],
+                                                   set_={"value": ins.excluded.value}))
         return out
 
     def latest_deployment(self) -> Any:

@@ -201,3 +201,19 @@ def test_api_entry_is_named(store: Path, converted: str, tmp_path: Path) -> None
     result = _invoke("explain", "--db", str(db), "--customer", converted)
     assert result.exit_code == 0, result.output
     assert ")  entered by an API call {source=crm}\n" in result.output
+
+
+def test_a_customer_without_a_zone_reads_in_the_project_zone(store: Path, converted: str,
+                                                              tmp_path: Path) -> None:
+    """The engine put a customer without a zone in the project's (cadenza.toml: New York);
+    explain once said UTC, as if the times it showed were wrong."""
+    db = tmp_path / "nozone.db"
+    with closing(sqlite3.connect(store)) as src, closing(sqlite3.connect(db)) as copy:
+        src.backup(copy)
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE customers SET timezone = NULL WHERE id = ?", (converted,))
+    result = _invoke("explain", "--db", str(db), "--customer", converted, "--format", "json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert (body["zone"], body["zone_note"]) == (
+        "America/New_York", "the customer has no zone: the project's is used")
