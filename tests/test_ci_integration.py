@@ -146,6 +146,7 @@ def test_workflow_validates_tests_and_diffs_each_pull_request() -> None:
     assert checkout["uses"].startswith("actions/checkout@")
     assert checkout["with"]["fetch-depth"] == 0
     assert _step(job, "Validate")["run"] == "cadenza validate ."
+    assert _step(job, "Formatted")["run"] == "cadenza fmt --check ."
     assert _step(job, "Playbook tests")["run"] == "cadenza test ."
     diff = _step(job, "Diff against the base branch")
     assert ("cadenza diff origin/${{ github.base_ref }} HEAD --format markdown"

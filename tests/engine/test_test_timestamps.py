@@ -100,3 +100,20 @@ def test_impossible_timestamps_are_diagnostics(tmp_path: Path) -> None:
         result.output)
     assert ("tests.play:5:50: error[E021]: '2026-13-10T10:00' is not a valid timestamp for "
             "'starts_at'.") in result.output
+
+
+@pytest.mark.parametrize(("local", "utc"), [
+    ("2026-03-08T02:30", "2026-03-08T07:30Z"),  # skipped by the clocks: the offset before
+    ("2026-11-01T01:30", "2026-11-01T05:30Z"),  # passed twice: the first (EDT)
+])
+def test_local_times_the_clocks_skip_or_repeat(tmp_path: Path, local: str, utc: str) -> None:
+    """As docs/language.md § Playbook tests says: a skipped local time is read with the offset
+    before the change, a repeated one as its first occurrence."""
+    (tmp_path / "main.play").write_text(
+        SCHEMA + 'playbook now {\n  when event booked\n  send email text "Hi" subject "Hi"\n}\n'
+        f'test "dst" {{\n  playbook now\n  customer {{ id = "a", email = "a@example.com", '
+        f'timezone = "America/New_York" }}\n  event booked at {local} '
+        f"{{ starts_at = 2026-12-01T00:00Z }}\n  expect email at {utc}\n}}\n", encoding="utf-8")
+    result = _invoke("test", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "1 passed, 0 failed"
