@@ -199,6 +199,13 @@ def load_events(path: Path, schema: m.Schema, out: Loaded) -> None:
 def _event(raw: Mapping[str, Any], schema: m.Schema, known: set[str], file: str, line: int,
            problems: list[Problem]) -> Event | None:
     cid, name = str(raw.get("customer_id") or ""), str(raw.get("event") or "")
+    missing = [key for key, value in (("customer_id", cid), ("event", name)) if not value]
+    if missing:
+        keys = " and ".join(f'"{k}"' for k in missing)
+        problems.append(Problem(file, line, f"the row has no {keys}; each line is "
+                                '{"customer_id": ..., "event": ..., "timestamp": ..., '
+                                '"properties": {...}}.', "missing field"))
+        return None
     props = schema.events.get(name)
     if props is None:
         problems.append(Problem(file, line, f"unknown event '{name}'"

@@ -98,7 +98,10 @@ def _bad_run(tmp_path: Path, customers: str, events: str, name: str = "customers
      "bad timestamp", "The timestamp '2026-03-02T10:00:00' has no time zone: add 'Z' for UTC "
      "or an offset such as '+01:00'."),
     ("not json", "malformed row", "not valid JSON: Expecting value."),
-], ids=["unknown-customer", "unknown-event", "zoneless-timestamp", "not-json"])
+    ('{"customer_id": "c001", "name": "cart_abandoned", "timestamp": "2026-03-02T10:00:00Z"}',
+     "missing field", 'the row has no "event"; each line is {"customer_id": ..., "event": ..., '
+     '"timestamp": ..., "properties": {...}}.'),
+], ids=["unknown-customer", "unknown-event", "zoneless-timestamp", "not-json", "no-event-key"])
 def test_bad_event_line(tmp_path: Path, line: str, reason: str, message: str) -> None:
     """A bad event line exits 1, is named by file:line, and is counted as skipped."""
     result, history = _bad_run(tmp_path, CUSTOMER, CART_EVENT + line + "\n")
