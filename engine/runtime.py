@@ -13,11 +13,9 @@ the virtual clock in `simulate` and `cadenza test`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from pydantic import BaseModel
 
 from cadenza.engine import faults
 from cadenza.engine.entries import SCHEDULE_EVENT, SEGMENT_EVENT, Entries
@@ -214,23 +212,9 @@ def _run_due(cid: str, batch: Batch, before: int, machine: Machine) -> int:
     return steps
 
 
-def _walk(node: object) -> Iterator[m.Agg]:
-    if isinstance(node, m.Agg):
-        yield node
-    if isinstance(node, BaseModel):
-        for value in node.__dict__.values():
-            yield from _walk(value)
-    elif isinstance(node, tuple | list):
-        for item in node:
-            yield from _walk(item)
-    elif isinstance(node, dict):
-        for item in node.values():
-            yield from _walk(item)
-
-
 def aggregated_events(project: m.Project) -> tuple[frozenset[str], int | None]:
     """Event names that aggregates read, and how far back they look (None: all time)."""
-    aggs = list(_walk(project.playbooks)) + list(_walk(project.segments))
+    aggs = [*m.nodes_of(project.playbooks, m.Agg), *m.nodes_of(project.segments, m.Agg)]
     windows = [a.window_s for a in aggs]
     bounded = [w for w in windows if w is not None]
     window = None if len(bounded) < len(windows) else max(bounded, default=0)

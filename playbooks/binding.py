@@ -9,9 +9,7 @@ a mistake (the step is usually above the wait), so it is reported.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-
-from pydantic import BaseModel
+from collections.abc import Mapping
 
 from cadenza.playbooks import model as m
 from cadenza.playbooks.flow import SpanOf, edges_of, reachable
@@ -48,7 +46,7 @@ def check_bindings(pb: m.Playbook, templates: Mapping[str, m.Template], span_of:
 
 
 def _bound_uses(step: m.Step, templates: Mapping[str, m.Template]) -> set[str]:
-    names = {r.var for r in _refs(step) if r.scope == "bound"}
+    names = {r.var for r in m.nodes_of(step, m.Ref) if r.scope == "bound"}
     for source in _texts(step, templates):
         paths, _ = analyse(source)
         names.update(p.split(".")[0] for p in paths if "." in p)
@@ -64,14 +62,3 @@ def _texts(step: m.Step, templates: Mapping[str, m.Template]) -> list[str]:
         return [step.text, *([step.subject] if step.subject else [])]
     t = templates.get(step.template or "")
     return [] if t is None else [t.body, *([t.subject] if t.subject else [])]
-
-
-def _refs(node: object) -> Iterator[m.Ref]:
-    if isinstance(node, m.Ref):
-        yield node
-    elif isinstance(node, BaseModel):
-        for value in node.__dict__.values():
-            yield from _refs(value)
-    elif isinstance(node, tuple | list):
-        for item in node:
-            yield from _refs(item)

@@ -7,8 +7,9 @@ graph without them, so two graphs that mean the same compare equal however they 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -458,3 +459,21 @@ for _model in (Agg, AllOf, AnyOf, Negation, Cmp, OneOf, Present, Truth, Segment,
                Policies, EventEntry, EventExit, Goal, WaitEventStep, BranchArm, BranchStep,
                Assign, UpdateStep, Playbook, Project):
     _model.model_rebuild()
+
+
+N = TypeVar("N", bound=BaseModel)
+
+
+def nodes_of(node: object, kind: type[N]) -> Iterator[N]:
+    """Every `kind` inside a compiled value (models, tuples, lists, dicts), outermost first."""
+    if isinstance(node, kind):
+        yield node
+    if isinstance(node, BaseModel):
+        for value in node.__dict__.values():
+            yield from nodes_of(value, kind)
+    elif isinstance(node, tuple | list):
+        for item in node:
+            yield from nodes_of(item, kind)
+    elif isinstance(node, dict):
+        for item in node.values():
+            yield from nodes_of(item, kind)
