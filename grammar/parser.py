@@ -116,10 +116,41 @@ class _Recovery:
         # Until the parser consumes a token past the last error, it is still lost in that
         # fault: later complaints are its echoes, not new mistakes.
         if not self.diagnostics or _consumed_since(error, self.last_error_line):
-            self.report(_token_diagnostic(self.file, error, self.lines))
+            unfinished = self._unfinished(error)
+            if unfinished is not None:  # reported where the statement stopped, and resumed
+                self.report(unfinished)
+                if _restart_after_broken(error, unfinished.span.line):
+                    return True
+            else:
+                self.report(_token_diagnostic(self.file, error, self.lines))
         if token.type == "RBRACE" or (token.type in SYNC_TOKENS and self._starts_line(token)):
             _resync(error, token)
         return True  # the token is dropped unless _resync fed it
+
+    def _unfinished(self, error: UnexpectedToken) -> Diagnostic | None:
+        """`when event x where` with the condition forgotten: the parser read the next line's
+        first word (`wait`) as a name of the condition and fails after it. The mistake is the
+        end of the line above, and that word starts the next statement."""
+        values = error.interactive_parser.parser_state.value_stack
+        line = error.token.line or 0
+        word = next((i for i, v in enumerate(values) if isinstance(v, Token)
+                     and v.line == line and v.type == "NAME"), None)
+        if word is None or word == 0 or not all(isinstance(v, Token) for v in values[word:]):
+            return None
+        token = values[word]
+        before = _end_line(values[word - 1])
+        if not 0 < before < line or str(token) not in _keywords() or \
+                not self._starts_line(token):
+            return None
+        state = error.interactive_parser.parser_state
+        expected = describe_expected(t for t in state.parse_conf.states[state.state_stack[word]]
+                                     if t.isupper())  # terminals; the rest are rules
+        text = self.lines[before - 1] if before <= len(self.lines) else ""
+        return Diagnostic(
+            code="E001", file=self.file, span=Span.point(before, len(text.rstrip()) + 1),
+            message=f"the line ends before its statement does; expected {expected}.",
+            hint=_statement_hint(self.lines, before) or
+            "finish the statement on this line; the next line starts a new one.")
 
     def _starts_line(self, token: Token) -> bool:
         line = token.line or 1
@@ -160,7 +191,7 @@ def _restart_after_broken(error: UnexpectedToken, line: int) -> bool:
     del values[start:]
     try:
         for token in [*later, error.token]:
-            lookaheads = set(state.parse_conf.states[state.state_stack[-1]])
+            lookaheads = {t for t in state.parse_conf.states[state.state_stack[-1]] if t.isupper()}
             ip.feed_token(_as_keyword(token, lookaheads))
     except UnexpectedInput:
         state.state_stack[:], values[:] = saved

@@ -207,3 +207,22 @@ def test_a_send_window_without_days_holds_every_day() -> None:
     [pb] = [i for i in doc.items if isinstance(i, ast.Playbook)]
     [window] = [m for m in pb.members if isinstance(m, ast.SendWindow)]
     assert window.days == ()
+
+
+@pytest.mark.parametrize(("line", "col", "message"), [
+    ("  when event x where", 21, "the line ends before its statement does; expected one of "
+     "'(', 'avg', 'count', 'false', 'first', 'last', 'max', 'min' (or 9 more)."),
+    ("  exit when event", 18, "the line ends before its statement does; expected a name."),
+])
+def test_an_unfinished_line_is_reported_where_it_stops(line: str, col: int,
+                                                       message: str) -> None:
+    """The condition after `where` forgotten: the next line's `wait` was read as a name and
+    the error fell on its `1d`. Now the line that stops short is named, and the next line,
+    which is right, parses."""
+    doc, diagnostics = parse_text(f"playbook p {{\n  when api\n{line}\n  wait 1d\n  end\n}}\n",
+                                  "p.play")
+    assert [(d.span.line, d.span.col, d.message) for d in diagnostics] == [(3, col, message)]
+    assert doc is not None
+    [pb] = [i for i in doc.items if isinstance(i, ast.Playbook)]
+    assert [type(m.step).__name__ for m in pb.members if isinstance(m, ast.StepItem)] == [
+        "Wait", "End"]
