@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -141,10 +141,10 @@ class Ticker:
             return self._again or due_now, due
 
     def _schedule_next(self, due: int | None) -> None:
-        if due is not None:
-            at = datetime.fromtimestamp(due, UTC)
-            if at < datetime.now(UTC) + timedelta(seconds=self.interval):
-                self._run_soon(max(at, datetime.now(UTC)))
+        # Compared as numbers: a due time past the year 9999 (an attribute there plus an
+        # offset) has no datetime, and raising here would stop the ticker for everyone.
+        if due is not None and due < time.time() + self.interval:
+            self._run_soon(datetime.fromtimestamp(max(due, time.time()), UTC))
         resume = self.service.dispatcher.resume_at
         if resume is not None:  # a rate limit held sends back: come back when it frees
             self._run_soon(max(datetime.fromtimestamp(resume, UTC), datetime.now(UTC)))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from cadenza.grammar import ast
 from cadenza.grammar.diagnostics import did_you_mean
 from cadenza.playbooks import model as m
+from cadenza.playbooks.durations import check_bounded
 from cadenza.playbooks.report import Reporter
 from cadenza.playbooks.schema import BOOL, NUMBER, STRING, TIMESTAMP
 
@@ -144,6 +145,7 @@ def compile_value(v: ast.Value, scope: Scope, rep: Reporter) -> Typed:
         case ast.Literal():
             return _literal(v)
         case ast.RelativeTime():
+            check_bounded(v.duration, scope.file, rep)
             offset = 0 if v.duration is None else v.sign * v.duration.seconds
             return m.Rel(offset_s=offset), TIMESTAMP
         case ast.Aggregate():
@@ -217,6 +219,7 @@ def _aggregate(a: ast.Aggregate, scope: Scope, rep: Reporter) -> Typed:
     where = None
     if a.where is not None:
         where = compile_cond(a.where, scope.with_event(props), rep)
+    check_bounded(a.window, scope.file, rep)
     window = None if a.window is None else a.window.seconds
     value = m.Agg(fn=a.fn, event=a.event.name, prop=None if a.prop is None else a.prop.name,
                   where=where, window_s=window)

@@ -13,6 +13,7 @@ from cadenza.playbooks import model as m
 from cadenza.playbooks import policies as pol
 from cadenza.playbooks.binding import check_bindings
 from cadenza.playbooks.conditions import Scope, check_event, check_segment, compile_cond
+from cadenza.playbooks.durations import check_bounded
 from cadenza.playbooks.flow import check_flow
 from cadenza.playbooks.report import Reporter
 from cadenza.playbooks.steps import WAIT_DAYS, StepContext, assign_ids, compile_step
@@ -192,6 +193,7 @@ def _settings(pb: ast.Playbook, scope: Scope, proj: ProjectContext, rep: Reporte
             case ast.Audience() if _once(seen, "audience", x.span, file, rep):
                 out.audience = compile_cond(x.cond, _no_event(scope), rep)
             case ast.Reenter() if _once(seen, "reenter", x.span, file, rep):
+                check_bounded(x.after, file, rep)
                 out.reenter = None if x.after is None else x.after.seconds
             case ast.ChangePolicy() if _once(seen, "on change", x.span, file, rep):
                 out.change_ast = x

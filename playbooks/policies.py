@@ -9,6 +9,7 @@ from cadenza.grammar import ast
 from cadenza.grammar.diagnostics import did_you_mean
 from cadenza.playbooks import model as m
 from cadenza.playbooks.conditions import Scope, compile_cond
+from cadenza.playbooks.durations import check_bounded
 from cadenza.playbooks.report import Reporter
 
 CHANNELS = ("email", "sms", "webhook")
@@ -46,6 +47,7 @@ def check_clock(c: ast.Clock, file: str, rep: Reporter) -> None:
 
 
 def check_positive(d: ast.Duration, file: str, rep: Reporter) -> None:
+    check_bounded(d, file, rep)
     if d.seconds <= 0:
         rep.error("E021", file, d.span, f"the duration '{d.text}' must be longer than zero.",
                   hint="write a number and a unit: 30m, 2h, 1d, 1w.")

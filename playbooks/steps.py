@@ -8,6 +8,7 @@ from cadenza.grammar import ast
 from cadenza.grammar.diagnostics import Span, did_you_mean
 from cadenza.playbooks import model as m
 from cadenza.playbooks.conditions import Scope, check_event, compile_cond, compile_value
+from cadenza.playbooks.durations import check_bounded
 from cadenza.playbooks.policies import DAYS, check_channel, check_clock, check_positive
 from cadenza.playbooks.report import Reporter
 
@@ -153,6 +154,7 @@ def _wait_until_attr(s: ast.WaitUntilAttr, common: dict[str, str | None],
                       f"'wait until' needs a timestamp attribute of the customer, but "
                       f"'{s.path.dotted}' is a {t}.",
                       hint="declare it as 'NAME: timestamp' in schema { customer { ... } }.")
+    check_bounded(s.offset, ctx.file, ctx.rep)
     offset = 0 if s.offset is None else s.sign * s.offset.seconds
     return m.WaitUntilAttrStep(**common, attribute=s.path.parts[-1].name, offset_s=offset)
 

@@ -140,6 +140,27 @@ def defaulted(source: str) -> frozenset[str]:
     return frozenset(path for path, ok in covered.items() if ok)
 
 
+@functools.lru_cache(maxsize=4096)
+def unknown_filters(source: str) -> tuple[tuple[str, int], ...]:
+    """Filters Liquid does not have, each with where it is first used: Liquid finds them only
+    when it renders, so the message would be skipped at send time for everyone."""
+    template, _ = compile_source(source)
+    if template is None:
+        return ()
+    try:
+        used = template.analyze().filters
+    except LiquidError:
+        return ()
+    known = environment().filters
+    return tuple((name, spans[0].index) for name, spans in sorted(used.items())
+                 if name not in known)
+
+
+def _index_span(source: str, index: int, first_line: int) -> Span:
+    before = source[:max(0, min(index, len(source)))]
+    return Span.point(first_line + before.count("\n"), index - (before.rfind("\n") + 1) + 1)
+
+
 def compile_source(source: str) -> tuple[BoundTemplate | None, LiquidError | None]:
     try:
         return environment().from_string(source), None
@@ -178,6 +199,14 @@ def check_source(source: str, vars_: Vars, where: tuple[str, Span], origin: tupl
         return
     # A template file is shown beside the step; inline text is the step's own line already.
     related = () if file == where[0] else ((file, Span.point(line, 1)),)
+    for name, index in unknown_filters(source):
+        known = environment().filters
+        span = _index_span(source, index, line) if related else where[1]  # inline: the step
+        rep.error("E037", file, span,
+                  f"{label} uses the unknown filter '{name}'{did_you_mean(name, known)}",
+                  hint="Liquid's standard filters work (default, upcase, date, round, "
+                       "truncate, ...); a message with an unknown one is never sent.",
+                  related=(where,) if related else ())
     for path in paths:
         gap = None if path in defaulted(source) else vars_.gap(path)
         if gap is not None:

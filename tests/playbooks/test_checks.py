@@ -263,3 +263,33 @@ def test_a_zone_name_no_file_can_hold_is_unknown(make_project: Make, zone: str) 
     loaded = make_project(_pb('  send email "welcome"\n', f'timezone "{zone}"\n  when event '
                                                           "cart_abandoned"))
     assert [d.code for d in loaded.diagnostics] == ["E021"]
+
+
+@pytest.mark.parametrize("body", [
+    "  wait 99999999999d\n  end\n",
+    "  reenter after 36501d\n  end\n",
+    "  wait until renewal_date - 40000d\n  end\n",
+    "  audience count(order_completed in last 99999d) >= 1\n  end\n",
+])
+def test_a_duration_past_a_hundred_years_is_refused(make_project: Make, body: str) -> None:
+    """`wait 99999999999d` validated, then every tick of `serve` raised on a date past the
+    year 9999 and explain crashed: the longest duration is now a hundred years."""
+    loaded = make_project(_pb(body))
+    [d] = [d for d in loaded.diagnostics if d.code == "E021"]
+    assert d.message.endswith("is longer than a hundred years (36500d), the longest there is.")
+    assert loaded.project is None
+
+
+def test_a_hundred_years_is_still_a_duration(make_project: Make) -> None:
+    loaded = make_project(_pb("  reenter after 36500d\n  wait 36500d\n  end\n"))
+    assert loaded.diagnostics == []
+
+
+def test_an_unknown_liquid_filter_is_an_error(make_project: Make) -> None:
+    """Liquid finds an unknown filter only when it renders: every such message was skipped
+    as render_error, and `validate` said ok."""
+    loaded = make_project(_pb('  send email text "Hi {{ first_name | upcas }}" subject '
+                              '"{{ first_name | nosuchfilter }}"\n'))
+    assert [(d.code, d.span.line, d.message) for d in loaded.diagnostics] == [
+        ("E037", 3, "the message uses the unknown filter 'upcas' — did you mean 'upcase'?"),
+        ("E037", 3, "the subject uses the unknown filter 'nosuchfilter'.")]
