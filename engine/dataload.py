@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cadenza.engine.contacts import clean_contact
 from cadenza.engine.state import Event
 from cadenza.engine.timing import parse_timestamp
 from cadenza.grammar.diagnostics import did_you_mean
@@ -109,8 +110,20 @@ def _customer(raw: Mapping[str, Any], schema: m.Schema, file: str, line: int,
         zone = None
     fields = {k: v for k, v in raw.items() if k not in COLUMNS}
     attrs = _typed(fields, schema.customer, "attribute", (file, line), problems)
-    return {"id": cid, "email": raw.get("email") or None, "phone": raw.get("phone") or None,
-            "timezone": zone, "attributes": attrs}
+    contacts = {key: _contact(key, raw.get(key) or None, cid, (file, line), problems)
+                for key in ("email", "phone")}
+    return {"id": cid, **contacts, "timezone": zone, "attributes": attrs}
+
+
+def _contact(key: str, value: object, cid: str, where: tuple[str, int],
+             problems: list[Problem]) -> str | None:
+    if value is None:
+        return None
+    stored, problem = clean_contact(key, value)
+    if problem is not None:
+        problems.append(Problem(*where, f"the {key} of customer '{cid}': {problem} (value "
+                                "dropped).", f"bad {key}", skipped=False))
+    return stored
 
 
 def _typed(raw: Mapping[str, Any], types: Mapping[str, m.AttrType], what: str,

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, event, select, text
 from cadenza.connectors import Connector
 from cadenza.connectors.events import DeliveryEvent, InboundSms
 from cadenza.engine import schema as t
+from cadenza.engine.contacts import clean_contact
 from cadenza.engine.dataload import BadValueError, coerce
 from cadenza.engine.db import fatal_store_error, schema_version, write_gate
 from cadenza.engine.dispatch import Dispatcher
@@ -125,7 +126,11 @@ class Service:
                                 "an IANA name such as 'Europe/London'. It was not stored.")
                 continue
             if key in COLUMNS:
-                columns[key] = None if value is None else str(value)
+                stored, problem = (None, None) if value is None else clean_contact(key, value)
+                if problem is not None:
+                    problems.append(f"the trait {key}: {problem}. It was not stored.")
+                    continue
+                columns[key] = stored
                 continue
             attr_type = schema.get(key)
             if attr_type is None or key == "id":

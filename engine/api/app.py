@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from cadenza.engine.api import admin, events, health, openapi, status, webhooks
 from cadenza.engine.boot import build_service
@@ -56,7 +58,19 @@ def create_app(service: Service, settings: ServeSettings, *, ticker: bool | None
             service.store.engine.dispose()
             sys.setswitchinterval(switch)
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=ERROR_HANDLERS)
+
+
+async def _not_found(request: Request, _exc: Exception) -> JSONResponse:
+    # Every refusal has the same body (docs/api.md), a mistyped path included.
+    return JSONResponse({"code": "not_found", "message": f"There is no {request.url.path}; "
+                         "the routes are listed at /openapi.json."}, 404)
+
+
+async def _wrong_method(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"code": "method_not_allowed", "message": f"{request.method} is not "
+                         f"accepted at {request.url.path}; /openapi.json lists what is."}, 405,
+                        getattr(exc, "headers", None))  # Allow: the methods that are
 
 
 def from_environment() -> Starlette:
@@ -64,3 +78,6 @@ def from_environment() -> Starlette:
     root = Path(os.environ["CADENZA_PROJECT"])
     settings = load_settings(root)
     return create_app(build_service(root, settings), settings)
+
+
+ERROR_HANDLERS = {404: _not_found, 405: _wrong_method}

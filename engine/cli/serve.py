@@ -66,7 +66,7 @@ def _stop_quietly() -> None:
 @click.argument("project", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--db", help="Database URL (default: SQLite in PROJECT/.cadenza/state.db).")
 @click.option("--host", help="Interface to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, help="Port (default 8600).")
+@click.option("--port", type=click.IntRange(min=1, max=65535), help="Port (default 8600).")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Worker processes (more than one needs PostgreSQL).")
 @click.option("--no-ticker", "no_ticker", is_flag=True, default=None,

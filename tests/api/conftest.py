@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 
 from cadenza.engine import schema as t
 from cadenza.engine.api import admin, events, openapi, webhooks
+from cadenza.engine.api.app import ERROR_HANDLERS
 from cadenza.engine.db import open_engine
 from cadenza.engine.service import Service
 from cadenza.engine.settings import ServeSettings
@@ -81,7 +82,8 @@ class Api:
         self.service = Service(project=loaded.project, store=Store(open_engine(url)),
                                connectors=recorders())
         self.settings = settings
-        self.app = Starlette(routes=all_routes(self.service, settings))
+        self.app = Starlette(routes=all_routes(self.service, settings),
+                             exception_handlers=ERROR_HANDLERS)
         self.client = TestClient(self.app)
 
     def rows(self, table: Any) -> list[Any]:

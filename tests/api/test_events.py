@@ -162,6 +162,23 @@ def test_identify_refuses_an_unknown_time_zone(any_api: Api) -> None:
     assert (row.timezone, dict(row.attributes)) == ("Asia/Tokyo", {"first_name": "Ana"})
 
 
+def test_identify_keeps_only_addresses_a_provider_takes(any_api: Api) -> None:
+    """An email without '@' or a phone that is not E.164 would fail at the provider for every
+    message: reported and not stored. A phone written with spaces is stored as E.164."""
+    r = any_api.client.post("/v1/identify", headers=basic(), json={
+        "userId": "ana", "traits": {"email": 123, "phone": "call me maybe"}})
+    assert r.status_code == 200
+    assert r.json()["warnings"] == [
+        "the trait email: '123' is not an email address (name@domain.example). It was not "
+        "stored.",
+        "the trait phone: 'call me maybe' is not a phone number in E.164 form: '+', the "
+        "country code and the number, such as '+14155550123'. It was not stored."]
+    any_api.client.post("/v1/identify", headers=basic(), json={
+        "userId": "ana", "traits": {"email": "ana@example.com", "phone": "+1 (212) 555-0101"}})
+    [row] = [r for r in any_api.rows(t.customers) if r.id == "ana"]
+    assert (row.email, row.phone) == ("ana@example.com", "+12125550101")
+
+
 def test_track_events_are_checked_against_the_schema(any_api: Api) -> None:
     """An undeclared event or property is stored with a warning; a declared property of the
     wrong type is left out (stored, it would reach conditions as the wrong type)."""
@@ -414,3 +431,16 @@ def test_batch_without_batch_array_is_400(api: Api) -> None:
     assert (r.status_code, r.json()) == (400, {
         "code": "invalid_request",
         "message": "the batch body has no 'batch' array; send {\"batch\": [calls...]}."})
+
+
+def test_a_wrong_path_or_method_gets_the_error_body(any_api: Api) -> None:
+    """404 and 405 answer with the same {code, message} body as every other refusal."""
+    r = any_api.client.post("/v1/trakc", json=track(), headers=basic())
+    assert (r.status_code, r.json()) == (404, {
+        "code": "not_found",
+        "message": "There is no /v1/trakc; the routes are listed at /openapi.json."})
+    r = any_api.client.get("/v1/track", headers=basic())
+    assert (r.status_code, r.json()["code"]) == (405, "method_not_allowed")
+    assert r.json()["message"] == ("GET is not accepted at /v1/track; /openapi.json lists "
+                                   "what is.")
+    assert "POST" in r.headers["allow"]

@@ -136,9 +136,11 @@ def test_text_report_counts_skipped_rows(tmp_path: Path) -> None:
     result = _simulate(tmp_path, str(CART), "--customers", str(people), "--events",
                      str(history), "--start", "2026-03-01T00:00:00Z", "--days", "3")
     assert result.exit_code == 1
-    assert result.stdout.splitlines()[1] == "skipped input rows: 1 malformed row, 1 unknown event"
+    assert result.stdout.splitlines()[1] == "skipped input rows: 1 malformed row, 1 missing field"
     assert result.stderr == (f"{history}:2: error: not valid JSON: Expecting value.\n"
-                             f"{history}:3: error: unknown event ''.\n")
+                             f"{history}:3: error: the row has no \"customer_id\" and \"event\"; "
+                             'each line is {"customer_id": ..., "event": ..., "timestamp": ..., '
+                             '"properties": {...}}.\n')
 
 
 def test_unknown_playbook_suggests() -> None:
@@ -187,3 +189,19 @@ def test_no_event_history_needs_a_start(tmp_path: Path) -> None:
                        "--start", "2026-03-01T00:00:00Z")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Simulation 2026-03-01 00:00 UTC → 2026-03-31 00:00 UTC")
+
+
+def test_an_address_a_provider_would_refuse_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    """The audience's email or phone that cannot be one is reported and left out (exit 0):
+    the customer still runs, and a send to them is counted as having no address."""
+    people = CUSTOMER.replace('"ana@example.com"', '"ana.example.com", "phone": "555 0101"')
+    result, _ = _bad_run(tmp_path, people, CART_EVENT)
+    assert result.exit_code == 0, result.stderr
+    where = tmp_path / "customers.jsonl"
+    assert result.stderr == (
+        f"{where}:1: warning: the email of customer 'c001': 'ana.example.com' is not an email "
+        "address (name@domain.example) (value dropped).\n"
+        f"{where}:1: warning: the phone of customer 'c001': '555 0101' is not a phone number "
+        "in E.164 form: '+', the country code and the number, such as '+14155550123' (value "
+        "dropped).\n")
+    assert json.loads(result.stdout)["customers"] == 1
