@@ -19,11 +19,13 @@ import base64
 import binascii
 import hmac
 import json
+import re
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -39,6 +41,7 @@ from cadenza.engine.state import Event
 from cadenza.engine.timing import parse_timestamp
 
 CALL_LIMIT = 32 * 1024
+_ITEM = re.compile(r"batch item (\d+)\b")
 BATCH_LIMIT = 500 * 1024
 BATCH_ITEMS = 2_500
 ID_LIMIT = 128  # the store's column width for customer ids, event names and message ids
@@ -411,8 +414,18 @@ class EventApi:
             raise ApiError(413, "payload_too_large", f"the batch has {len(items)} calls; the "
                            f"limit is {BATCH_ITEMS:,} per batch. Split it into smaller batches.")
         for i, item in enumerate(items):
+            size = _encoded_size(item)
+            if size > CALL_LIMIT:  # Segment's limit holds for each call of a batch too
+                raise ApiError(413, "payload_too_large", f"batch item {i} is {size:,} bytes; "
+                               f"one call is limited to {CALL_LIMIT // 1024} KB, in a batch "
+                               "too. Send less in its properties or traits.")
             parse_call(item, None, f"batch item {i}", now, parsed)
         return parsed
+
+    @staticmethod
+    def _in_item_order(warnings: list[str]) -> list[str]:
+        # Events are checked before identifies are applied; the answer lists by batch item.
+        return sorted(warnings, key=lambda w: int(m.group(1)) if (m := _ITEM.match(w)) else -1)
 
     def _apply(self, parsed: Parsed) -> list[str]:
         """Identifies first (attributes in place before the events are handled), then events."""
@@ -433,7 +446,14 @@ class EventApi:
         structlog.get_logger("cadenza.api").info(
             "api.accepted", events=len(parsed.events), new=new,
             identifies=len(parsed.identifies), warnings=len(warnings))
-        return warnings
+        return self._in_item_order(warnings)
+
+
+def _encoded_size(item: object) -> int:
+    try:
+        return len(orjson.dumps(item))
+    except TypeError:  # an integer past 64 bits: the standard library writes any
+        return len(json.dumps(item, separators=(",", ":")))
 
 
 def routes(service: Service, settings: ServeSettings) -> list[BaseRoute]:

@@ -11,9 +11,20 @@ from cadenza.engine.cli.output import finish
 from cadenza.engine.explain import ExplainError, as_json, explain, render_text
 
 
-def run(db: Path, customer: str, playbook: str | None, output: str) -> int:
+def store_path(db: str) -> Path:
+    """`--db` as a file: a path, or the `sqlite:///PATH` URL that serve and plan take."""
+    if db.startswith("sqlite:///"):
+        return Path(db.removeprefix("sqlite:///"))
+    if "://" in db:
+        raise ExplainError(f"explain reads a SQLite store file; '{db}' is not one. For a "
+                           "PostgreSQL store ask the running server: GET "
+                           "/v1/customers/ID/timeline (docs/api.md).")
+    return Path(db)
+
+
+def run(db: str, customer: str, playbook: str | None, output: str) -> int:
     try:
-        timeline = explain(db, customer, playbook)
+        timeline = explain(store_path(db), customer, playbook)
     except ExplainError as exc:
         click.echo(f"error: {exc}", err=True)
         return 1
@@ -25,12 +36,13 @@ def run(db: Path, customer: str, playbook: str | None, output: str) -> int:
 
 
 @click.command("explain")
-@click.option("--db", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The store to read: a file kept by `cadenza simulate --db`, or a live one.")
+@click.option("--db", required=True,
+              help="The store to read: a file kept by `cadenza simulate --db`, or a live "
+                   "SQLite one (a path, or its sqlite:///PATH URL).")
 @click.option("--customer", required=True, help="The customer's id.")
 @click.option("--playbook", help="Only this playbook's journeys.")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def command(db: Path, customer: str, playbook: str | None, output: str) -> None:
+def command(db: str, customer: str, playbook: str | None, output: str) -> None:
     """Explain what happened to one customer: entries, steps, sends, suppressions, goals."""
     finish(run(db, customer, playbook, output))

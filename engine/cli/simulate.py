@@ -57,6 +57,8 @@ def run(project_dir: Path, playbook: str | None, customers: Path | None, events:
         click.echo(f"error: --start {start!r}: {exc}", err=True)
         return 1
     if first is None and not data.events:
+        for p in data.problems:  # why no event was usable, line by line
+            click.echo(str(p), err=True)
         where = history if history is not None else loaded.root / "data" / "events.jsonl"
         click.echo(f"error: there is no event history to take the period from ('{where}' "
                    f"{'holds no usable events' if history else 'does not exist'}): pass "

@@ -444,3 +444,27 @@ def test_a_wrong_path_or_method_gets_the_error_body(any_api: Api) -> None:
     assert r.json()["message"] == ("GET is not accepted at /v1/track; /openapi.json lists "
                                    "what is.")
     assert "POST" in r.headers["allow"]
+
+
+def test_batch_warnings_come_in_item_order(any_api: Api) -> None:
+    """Identify warnings were listed after every track warning, out of the items' order."""
+    r = any_api.client.post("/v1/batch", headers=basic(), json={"batch": [
+        {"type": "identify", "userId": "ana", "traits": {"frist_name": "A"}},
+        {**track(event="cart_abandonned", messageId="m-1"), "type": "track"},
+        {"type": "identify", "userId": "bob", "traits": {"shoe_size": 9}}]})
+    assert r.status_code == 200
+    assert [w.split(":")[0] for w in r.json()["warnings"]] == [
+        "batch item 0", "batch item 1", "batch item 2"]
+
+
+def test_one_call_of_a_batch_is_held_to_the_call_limit(any_api: Api) -> None:
+    """32 KB per call holds inside a batch too (Segment's rule): refused, nothing stored."""
+    big = {**track(messageId="m-big", properties={"note": "x" * 33_000}), "type": "track"}
+    r = any_api.client.post("/v1/batch", headers=basic(), json={"batch": [
+        {**track(messageId="m-1"), "type": "track"}, big]})
+    assert r.status_code == 413
+    assert r.json()["code"] == "payload_too_large"
+    assert r.json()["message"].startswith("batch item 1 is 33,")
+    assert r.json()["message"].endswith("bytes; one call is limited to 32 KB, in a batch too. "
+                                        "Send less in its properties or traits.")
+    assert any_api.events() == []

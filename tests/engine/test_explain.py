@@ -217,3 +217,17 @@ def test_a_customer_without_a_zone_reads_in_the_project_zone(store: Path, conver
     body = json.loads(result.output)
     assert (body["zone"], body["zone_note"]) == (
         "America/New_York", "the customer has no zone: the project's is used")
+
+
+def test_the_store_may_be_given_as_its_url(store: Path, converted: str) -> None:
+    """`--db sqlite:////abs/path.db`, as serve and plan take it, reads the same file; a
+    PostgreSQL URL is pointed at the server's timeline instead."""
+    by_path = _invoke("explain", "--db", str(store), "--customer", converted)
+    by_url = _invoke("explain", "--db", f"sqlite:///{store}", "--customer", converted)
+    assert by_url.exit_code == 0, by_url.output
+    assert by_url.output == by_path.output
+    pg = _invoke("explain", "--db", "postgresql+psycopg://u@h/db", "--customer", converted)
+    assert pg.exit_code == 1
+    assert pg.stderr == ("error: explain reads a SQLite store file; 'postgresql+psycopg://u@h/"
+                         "db' is not one. For a PostgreSQL store ask the running server: GET "
+                         "/v1/customers/ID/timeline (docs/api.md).\n")

@@ -205,3 +205,16 @@ def test_an_address_a_provider_would_refuse_is_dropped_with_a_warning(tmp_path: 
         "in E.164 form: '+', the country code and the number, such as '+14155550123' (value "
         "dropped).\n")
     assert json.loads(result.stdout)["customers"] == 1
+
+
+def test_when_no_event_is_usable_each_reason_is_shown(tmp_path: Path) -> None:
+    """Every event row unusable: the refusal came without the rows' reasons."""
+    people = tmp_path / "customers.jsonl"
+    people.write_text(CUSTOMER, encoding="utf-8")
+    history = tmp_path / "events.jsonl"
+    history.write_text(CART_EVENT.replace("cart_abandoned", "cart_abandonned"), "utf-8")
+    result = _simulate(tmp_path, str(CART), "--customers", str(people), "--events", str(history))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"{history}:1: error: unknown event 'cart_abandonned' — did you mean 'cart_abandoned'?")
+    assert "holds no usable events" in result.stderr.splitlines()[1]
