@@ -89,6 +89,8 @@ def test_init_creates_a_valid_project(tmp_path: Path) -> None:
     code, output = _run("validate", "--strict", str(tmp_path / "new"))
     assert code == 0, output
     assert (tmp_path / "new" / "templates" / "welcome.liquid").is_file()
+    # serve's embedded store lives in the checkout; git must not pick it up.
+    assert ".cadenza/" in (tmp_path / "new" / ".gitignore").read_text("utf-8").splitlines()
 
 
 def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ answer is 202. With no admin key configured the admin API refuses every request.
 from __future__ import annotations
 
 import hmac
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +48,7 @@ RESERVED = ("kind", "playbook")  # the synthetic event's own keys
 MESSAGE_ID_LIMIT = 64
 TIMELINE_DEFAULT, TIMELINE_MAX = 200, 1000
 Json = dict[str, Any]
+_UNTIL = re.compile(r"until (\d+)")
 # At one instant: in, then what the steps did, then out.
 ORDER = {"enrolled": 0, "suppression": 1, "message": 2, "conversion": 3, "ended": 4}
 
@@ -166,8 +168,15 @@ def _suppressions(conn: Connection, customer: str, limit: int) -> list[Json]:
     s = t.suppressions
     return [{"kind": "suppression", "ts": r.at, "at": _iso(r.at), "id": r.id,
              "enrollment": r.enrollment_id, "playbook": r.playbook, "node": r.node,
-             "channel": r.channel, "reason": r.reason, "action": r.action, "detail": r.detail}
+             "channel": r.channel, "reason": r.reason, "action": r.action,
+             "detail": _readable(r.detail)}
             for r in _newest(conn, s, customer, s.c.at, limit)]
+
+
+def _readable(detail: str | None) -> str | None:
+    """The engine's "until EPOCH" (a deferral) as the time it names, as explain shows it."""
+    match = None if detail is None else _UNTIL.fullmatch(detail)
+    return f"until {_iso(int(match[1]))}" if match else detail
 
 
 def _conversions(conn: Connection, customer: str, limit: int) -> list[Json]:

@@ -106,6 +106,8 @@ subject: Three things to try first
 {"customer_id": "c3", "event": "signed_up", "timestamp": "2026-03-03T01:00:00Z", "properties": {"source": "ads"}}
 """,
     ".gitattributes": "*.play text eol=lf linguist-language=HCL\n",
+    # `cadenza serve .` keeps its SQLite store here: state, not source.
+    ".gitignore": "# cadenza serve's embedded store (state, not source)\n.cadenza/\n",
 }
 WORKFLOW = ".github/workflows/cadenza.yml"
 

@@ -71,6 +71,20 @@ def test_timeline_shows_suppressions(api: Api) -> None:
     assert [i["kind"] for i in items if i["kind"] == "suppression"] == ["suppression"]
 
 
+def test_timeline_shows_a_deferral_until_a_time(api: Api) -> None:
+    """A deferral's detail names the time it waits for, not the engine's epoch seconds."""
+    api.client.post("/v1/identify", headers=basic(), json={
+        "userId": "ana", "traits": {"email": "ana@example.com"}})
+    with api.service.store.engine.begin() as conn:
+        conn.execute(t.suppressions.insert().values(
+            enrollment_id=1, playbook="onboarding", node="start", customer_id="ana",
+            channel="email", reason="quiet_hours", action="deferred", detail="until 1796684400",
+            at=1796640000))
+    items = api.client.get("/v1/customers/ana/timeline", headers=BEARER).json()["timeline"]
+    [held] = [i for i in items if i["kind"] == "suppression"]
+    assert held["detail"] == "until 2026-12-07T23:00:00Z"
+
+
 def test_timeline_limit_keeps_the_newest(api: Api) -> None:
     """`limit` keeps the newest items and says the timeline was cut."""
     api.client.post("/v1/identify", headers=basic(), json={
