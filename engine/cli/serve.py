@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 import click
@@ -25,6 +26,11 @@ def run(project: Path, db: str | None, host: str | None, port: int | None,
     try:
         settings = load_settings(project, db=db, host=host, port=port, workers=workers,
                                  ticker=ticker)
+        taken = _address_taken(settings.host, settings.port)
+        if taken is not None:
+            click.echo(f"error: cadenza serve cannot listen on {settings.host}:{settings.port}: "
+                       f"{taken}. Stop what holds it, or pass another --port.", err=True)
+            return 1
         configure_json_logs()
         if settings.workers > 1:
             build_service(project, settings).store.engine.dispose()  # check before forking
@@ -53,6 +59,16 @@ def run(project: Path, db: str | None, host: str | None, port: int | None,
         return 1
     click.echo("cadenza: stopped (requests drained, the batch in hand committed).", err=True)
     return 0
+
+
+def _address_taken(host: str, port: int) -> str | None:
+    """Why (host, port) cannot be listened on, or None: checked before the store is opened and
+    "serving" is printed, since uvicorn would only log it and exit 3."""
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        return os.strerror(exc.errno) if exc.errno else str(exc)
+    return None
 
 
 def _stop_quietly() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -128,3 +129,14 @@ def test_api_process_and_work_process_share_postgres(tmp_path: Path) -> None:
     text_logs = [p.read_text(errors="replace") for p in logs]
     assert codes == [0, 0], text_logs
     assert "cadenza: stopped (the batch in hand committed)." in text_logs[1]
+
+
+def test_serve_on_a_taken_port_says_so_before_it_starts(tmp_path: Path) -> None:
+    """It printed "serving on ..." and then uvicorn's own error, exiting 3."""
+    port = free_port()
+    with socket.create_server(("127.0.0.1", port)):
+        done = _cadenza("serve", str(_project(tmp_path)), "--port", str(port))
+    assert done.returncode == 1
+    assert done.stderr == (f"error: cadenza serve cannot listen on 127.0.0.1:{port}: Address "
+                           "already in use. Stop what holds it, or pass another --port.\n")
+    assert not (tmp_path / "project" / ".cadenza").exists()  # no store was made either
