@@ -13,6 +13,9 @@ from collections.abc import Collection, Mapping
 from html.parser import HTMLParser
 
 from liquid import BoundTemplate, Environment, StrictDefaultUndefined
+from liquid.builtin.content import ContentNode
+from liquid.builtin.expressions import FilteredExpression, Path
+from liquid.builtin.output import OutputNode
 from liquid.exceptions import LiquidError, TemplateNotFoundError
 
 from cadenza.engine.timing import local_iso
@@ -62,6 +65,9 @@ def render_message(template_text: str, context: Mapping[str, object], *,
 
     Raises RenderError on any Liquid error.
     """
+    plan = _plan(template_text)
+    if plan is not None and (fast := _fill(plan, context)) is not None:
+        return fast
     compiled = _compile(template_text)
     if isinstance(compiled, LiquidError):
         # Not re-raised: a cached exception would grow its traceback on every raise.
@@ -70,6 +76,49 @@ def render_message(template_text: str, context: Mapping[str, object], *,
         return compiled.render(**context)
     except LiquidError as exc:
         raise RenderError(_describe(exc, template_text, name)) from exc
+
+
+# A template of text and bare `{{ a.b }}` outputs, as most messages are: its parts, a string
+# or the path of a variable. Filled with string values it renders exactly as Liquid does; any
+# other value (a number, a list, nothing) goes through Liquid, which formats or refuses it.
+Plan = tuple[str | tuple[str, ...], ...]
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan(text: str) -> Plan | None:
+    compiled = _compile(text)
+    if isinstance(compiled, LiquidError):
+        return None
+    parts: list[str | tuple[str, ...]] = []
+    for node in compiled.nodes:
+        if type(node) is ContentNode:
+            parts.append(node.text)
+            continue
+        expr = getattr(node, "expression", None)
+        if type(node) is not OutputNode or type(expr) is not FilteredExpression or \
+                expr.filters or type(expr.left) is not Path or \
+                not all(isinstance(key, str) for key in expr.left.path):
+            return None
+        parts.append(tuple(str(key) for key in expr.left.path))
+    return tuple(parts)
+
+
+def _fill(plan: Plan, context: Mapping[str, object]) -> str | None:
+    out: list[str] = []
+    for part in plan:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        value: object = context
+        for key in part:
+            if not isinstance(value, dict) or key not in value:
+                return None
+            value = value[key]
+        if not isinstance(value, str):
+            return None
+        out.append(value)
+    text = "".join(out)
+    return text if len(text) * 4 <= OUTPUT_LIMIT_BYTES else None  # near the limit: Liquid
 
 
 def _describe(exc: LiquidError, text: str, name: str | None) -> str:

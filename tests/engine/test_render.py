@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cadenza.engine.render import (
     LOOP_ITERATION_LIMIT,
     RenderError,
+    _compile,
+    _plan,
     build_context,
     html_to_text,
     render_message,
@@ -123,3 +127,37 @@ def test_html_to_text_keeps_paragraphs_links_and_lists() -> None:
             "<p><a href='https://s.example/u'>https://s.example/u</a></p></body></html>")
     assert html_to_text(html) == ("Hi Ana,\n\nYour cart:\nback to it (https://s.example/c)\n\n"
                                   "- one\n- two & three\n\nhttps://s.example/u")
+
+
+# ------------------------------------------------------------------ the fast path
+_PIECES = st.sampled_from([
+    "Hi ", "<p>", "\n", "{{ first_name }}", "{{ customer.first_name }}", "{{ event.cart_url }}",
+    "{{- first_name -}}", "  ", "{{ nick }}", "{{ event.cart_value }}", "{{ vip }}",
+    "{{ first_name | upcase }}", "{{ missing }}", "{{ reply.body }}", "{{ customer }}",
+    "{% if vip %}V{% endif %}", "{{ event['cart_url'] }}", "{{ nothing.deep }}", "é€"])
+
+
+@given(pieces=st.lists(_PIECES, max_size=8), nick=st.one_of(st.none(), st.text(max_size=5)))
+@settings(max_examples=300, deadline=None)
+def test_text_and_bare_variables_render_as_liquid_does(pieces: list[str],
+                                                       nick: str | None) -> None:
+    """Templates of text and bare variables skip Liquid's renderer when every value is a
+    string; anything else goes through Liquid. Either way the result, or the error, is the
+    one Liquid gives."""
+    text = "".join(pieces)
+    ctx = context(nick=nick, nothing=None)
+    try:
+        expected: str | None = _compile(text).render(**ctx)  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - any Liquid error: ours must fail too
+        expected = None
+    try:
+        got: str | None = render_message(text, ctx)
+    except RenderError:
+        got = None
+    assert got == expected
+
+
+def test_the_fast_path_takes_plain_templates_only() -> None:
+    assert _plan("Hi {{ first_name }}, <a href='{{ event.cart_url }}'>") is not None
+    assert _plan("Hi {{ first_name | upcase }}") is None
+    assert _plan("{% if vip %}x{% endif %}") is None
