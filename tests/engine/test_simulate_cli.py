@@ -218,3 +218,10 @@ def test_when_no_event_is_usable_each_reason_is_shown(tmp_path: Path) -> None:
     assert result.stderr.splitlines()[0] == (
         f"{history}:1: error: unknown event 'cart_abandonned' — did you mean 'cart_abandoned'?")
     assert "holds no usable events" in result.stderr.splitlines()[1]
+
+
+def test_days_are_bounded(tmp_path: Path) -> None:
+    """100,000 days of a segment-driven playbook ran for hours; ten years is the most."""
+    result = _simulate(tmp_path, str(CART), "--days", "100000")
+    assert result.exit_code == 2
+    assert "Invalid value for '--days': 100000 is not in the range 1<=x<=3660." in result.stderr
