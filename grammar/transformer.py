@@ -226,8 +226,13 @@ class ToAst:
     def change_migrate(self, span: Span, c: list[ast.Mapping]) -> ast.ChangePolicy:
         return ast.ChangePolicy(mode="migrate", mappings=tuple(c), span=span)
 
-    def mapping(self, span: Span, c: list[Token]) -> ast.Mapping:
-        return ast.Mapping(old=ident(c[0]), new=ident(c[1]), span=span)
+    def mapping(self, span: Span, c: list[ast.Ident]) -> ast.Mapping:
+        return ast.Mapping(old=c[0], new=c[1], span=span)
+
+    def step_ref(self, span: Span, c: list[Token | None]) -> ast.Ident:
+        name, number = c
+        assert name is not None
+        return ast.Ident(name=str(name) if number is None else f"{name}.{number}", span=span)
 
     # ---------------------------------------------------------------- steps
     def step_item(self, span: Span, c: list[Any]) -> ast.StepItem:

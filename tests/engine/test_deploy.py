@@ -169,3 +169,15 @@ def test_cli_plan_then_apply_then_noop(tmp_path: Path) -> None:
     assert out[2] == "No changes: this source is already deployed.\n"
     while OPEN:
         OPEN.pop().dispose()
+
+
+def test_a_migrate_map_names_unlabelled_steps_as_diff_does(tmp_path: Path,
+                                                           store_url: str) -> None:
+    """`cadenza diff` names an unlabelled step `b2.2` and advises `b -> b2.2`; the map could
+    not be written (E001 at the '.'), so customers there could never be migrated."""
+    h = _in_flight(tmp_path, store_url)
+    new = _project(tmp_path / "project", V2.replace("POLICY", "on change migrate {\n"
+                                                                "    b -> b2.2\n  }"))
+    assert "[3 in flight: migrated to b2.2]" in plan(h.store, new, "v2").render()  # type: ignore[arg-type]
+    apply(h.store, new, "v2", ts("2026-03-02T13:00Z"))  # type: ignore[arg-type]
+    assert {r.node for r in h.rows(t.enrollments)} == {"b2.2"}
