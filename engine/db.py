@@ -30,6 +30,10 @@ class StoreError(Exception):
     """The store cannot be opened or used; the message says what to do."""
 
 
+class NoStoreError(StoreError):
+    """A SQLite store file that does not exist, where one was to be read."""
+
+
 # SQLite's primary result codes for faults no retry fixes: the operator must act.
 _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL = 8, 10, 13
 
@@ -168,6 +172,22 @@ def open_engine(url: str, *, durable: bool = True) -> Engine:
         raise StoreError(f"the store at {parsed.render_as_string(hide_password=True)} failed: "
                          f"{exc}.") from exc
     return engine
+
+
+def open_existing(url: str) -> Engine:
+    """`open_engine` for commands that only read (`plan`, `diff --db`): a SQLite file that is
+    not there is an error, not a new empty store that reports no one in flight."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return open_engine(url)  # it says what a URL looks like
+    path = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and path not in ("", ":memory:") and \
+            not Path(path).is_file():
+        raise NoStoreError(f"there is no store at {path}: the file does not exist. Check the "
+                         "path (sqlite:///relative or sqlite:////absolute); `cadenza serve` or "
+                         "`cadenza apply` creates a store.")
+    return open_engine(url)
 
 
 def schema_version(engine: Engine) -> int | None:

@@ -9,7 +9,7 @@ import click
 
 from cadenza.engine.boot import git_commit
 from cadenza.engine.cli.output import finish, print_diagnostics
-from cadenza.engine.db import StoreError, open_engine
+from cadenza.engine.db import NoStoreError, StoreError, open_engine, open_existing
 from cadenza.engine.deploy import apply, plan, source_hash
 from cadenza.engine.store import Store
 from cadenza.playbooks.project import load_project
@@ -22,7 +22,12 @@ def run(project_dir: Path, db: str, *, do_apply: bool) -> int:
         click.echo("refused: the project has errors; nothing was changed.", err=True)
         return 1
     try:
-        store = Store(open_engine(db))
+        store = Store(open_engine(db) if do_apply else open_existing(db))
+    except NoStoreError as exc:
+        # A first plan, before any apply, has nothing to compare with; a mistyped path looks
+        # the same, so say it, and leave no empty file behind.
+        click.echo(f"note: {exc} The plan is against an empty store.", err=True)
+        store = Store(open_engine("sqlite://"))
     except StoreError as exc:
         click.echo(f"error: {exc}", err=True)
         return 1

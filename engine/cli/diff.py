@@ -53,7 +53,7 @@ def _impact(diff: ProjectDiff, base: m.Project, head: m.Project,
         return {}, [], []  # impact_json(None, None): no impact asked for
     # The engine (SQLAlchemy, the simulator, the connectors) is imported only when asked for:
     # a plain diff in a pull request's CI job should start as fast as `validate`.
-    from cadenza.engine.db import StoreError, open_engine  # noqa: PLC0415
+    from cadenza.engine.db import StoreError, open_existing  # noqa: PLC0415
     from cadenza.engine.impact import (  # noqa: PLC0415
         compare_figures,
         impact_json,
@@ -71,7 +71,7 @@ def _impact(diff: ProjectDiff, base: m.Project, head: m.Project,
     flight = sim = None
     if opts.db is not None:
         try:
-            store = Store(open_engine(opts.db))
+            store = Store(open_existing(opts.db))
         except StoreError as exc:
             click.echo(f"error: {exc}", err=True)
             return None

@@ -202,3 +202,13 @@ def test_removed_step_outside_the_migrate_map_is_flagged(tmp_path: Path,
         "step": "b", "version": 1, "count": 3, "fate": "drained",
         "flag": "step 'b' is gone and not in the migrate map, so these customers are drained; "
                 "map it to a step of HEAD to keep them."}]
+
+
+def test_a_store_path_that_is_not_there(tmp_path: Path) -> None:
+    """A mistyped SQLite path made an empty store and reported no one in flight (exit 0)."""
+    write_case(CASES["change_wait"], tmp_path / "base", tmp_path / "head")
+    missing = tmp_path / "typo.db"
+    code, text = run_diff(tmp_path, "base", "head", "--db", f"sqlite:///{missing}")
+    assert code == 1
+    assert text.startswith(f"error: there is no store at {missing}: the file does not exist.")
+    assert not missing.exists()

@@ -160,8 +160,15 @@ def test_cli_plan_then_apply_then_noop(tmp_path: Path) -> None:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "main.play").write_text("playbook p {\n  when api\n  end\n}\n", "utf-8")
     db = f"sqlite:///{tmp_path / 's.db'}"
-    out = [CliRunner().invoke(cli, [cmd, str(tmp_path / "p"), "--db", db]).output
-           for cmd in ("plan", "apply", "apply")]
+    first = CliRunner().invoke(cli, ["plan", str(tmp_path / "p"), "--db", db])
+    # Before the first apply there is no store: the plan says so and creates none.
+    assert first.stderr == (f"note: there is no store at {tmp_path / 's.db'}: the file does "
+                            "not exist. Check the path (sqlite:///relative or "
+                            "sqlite:////absolute); `cadenza serve` or `cadenza apply` creates "
+                            "a store. The plan is against an empty store.\n")
+    assert not (tmp_path / "s.db").exists()
+    out = [first.stdout] + [CliRunner().invoke(cli, [cmd, str(tmp_path / "p"), "--db", db]).output
+                            for cmd in ("apply", "apply")]
     assert out[0] == ("+ playbook p (new)\n    + step start: end\n"
                       "Plan: 1 to add, 0 to change, 0 to remove. In flight: 0 kept, "
                       "0 migrated, 0 drained.\n")
