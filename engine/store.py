@@ -71,9 +71,22 @@ def version_id(conn: Connection, pb: m.Playbook, now: int, git_commit: str | Non
 PROJECT_ZONE = "project_timezone"
 
 
+def record_project_zone(conn: Connection, zone: str) -> None:
+    """Kept with each deployment: `cadenza explain` reads local times in it for customers
+    without a zone, as the engine did."""
+    ins = dialect_insert(conn)(t.meta).values(key=PROJECT_ZONE, value=zone)
+    conn.execute(ins.on_conflict_do_update(index_elements=[t.meta.c.key],
+                                           set_={"value": ins.excluded.value}))
+
+
 def project_zone(conn: Connection) -> str | None:
-    """The zone of customers without one, as the last deployment recorded it."""
+    """The zone of customers without one, as the last deployment recorded it (a store
+    deployed before it was recorded: the zone in its last deployment's project)."""
     value = conn.execute(select(t.meta.c.value).where(t.meta.c.key == PROJECT_ZONE)).scalar()
+    if value is None:
+        d = t.deployments
+        project = conn.execute(select(d.c.project).order_by(d.c.id.desc()).limit(1)).scalar()
+        value = project.get("timezone") if isinstance(project, dict) else None
     return None if value is None else str(value)
 
 
@@ -135,10 +148,7 @@ class Store:
         with self.engine.begin() as conn:
             for name, pb in project.playbooks.items():  # declaration order: entry order
                 out[name] = Version.of(version_id(conn, pb, now, git_commit), pb)
-            # `cadenza explain` reads local times in it for customers without a zone.
-            ins = dialect_insert(conn)(t.meta).values(key=PROJECT_ZONE, value=project.timezone)
-            conn.execute(ins.on_conflict_do_update(index_elements=[t.meta.c.key],
-                                                   set_={"value": ins.excluded.value}))
+            record_project_zone(conn, project.timezone)
         return out
 
     def latest_deployment(self) -> Any:

@@ -231,3 +231,22 @@ def test_the_store_may_be_given_as_its_url(store: Path, converted: str) -> None:
     assert pg.stderr == ("error: explain reads a SQLite store file; 'postgresql+psycopg://u@h/"
                          "db' is not one. For a PostgreSQL store ask the running server: GET "
                          "/v1/customers/ID/timeline (docs/api.md).\n")
+
+
+def test_a_live_store_knows_the_project_zone_too(tmp_path: Path) -> None:
+    """A store deployed by `apply` (as serve does) once left explain saying UTC."""
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "cadenza.toml").write_text('[project]\ntimezone = "America/New_York"\n', "utf-8")
+    (project / "main.play").write_text("playbook p {\n  when api\n  end\n}\n", "utf-8")
+    db = tmp_path / "live.db"
+    result = _invoke("apply", str(project), "--db", f"sqlite:///{db}")
+    assert result.exit_code == 0, result.output
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("INSERT INTO customers (id, attributes, email_revoked, sms_revoked, "
+                     "updated_at) VALUES ('ana', '{}', 0, 0, 0)")
+    result = _invoke("explain", "--db", str(db), "--customer", "ana", "--format", "json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert (body["zone"], body["zone_note"]) == (
+        "America/New_York", "the customer has no zone: the project's is used")
