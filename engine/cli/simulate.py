@@ -51,6 +51,14 @@ def run(project_dir: Path, playbook: str | None, customers: Path | None, events:
         return 1
     history = _data_file(loaded.root, events, ("events.jsonl",))
     data = load_data(project, people, history)
+    if not data.customers:
+        for p in data.problems:  # the audience's own rows (every event's customer is unknown)
+            if p.file == str(people):
+                click.echo(str(p), err=True)
+        click.echo(f"error: {people} holds no usable customer, so there is no one to simulate; "
+                   "each row needs at least an 'id' (docs/simulate.md, \"The data files\").",
+                   err=True)
+        return 1
     try:
         first = None if start is None else parse_timestamp(start)
     except ValueError as exc:

@@ -225,3 +225,17 @@ def test_days_are_bounded(tmp_path: Path) -> None:
     result = _simulate(tmp_path, str(CART), "--days", "100000")
     assert result.exit_code == 2
     assert "Invalid value for '--days': 100000 is not in the range 1<=x<=3660." in result.stderr
+
+
+def test_an_empty_audience_is_named(tmp_path: Path) -> None:
+    """An empty customers file gave one 'unknown customer' error per event, then asked for
+    --start; it now says there is no one to simulate."""
+    people = tmp_path / "customers.jsonl"
+    people.write_text("", encoding="utf-8")
+    history = tmp_path / "events.jsonl"
+    history.write_text(CART_EVENT, encoding="utf-8")
+    result = _simulate(tmp_path, str(CART), "--customers", str(people), "--events", str(history))
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: {people} holds no usable customer, so there is no one to "
+                             "simulate; each row needs at least an 'id' (docs/simulate.md, "
+                             '"The data files").\n')
