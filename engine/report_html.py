@@ -44,7 +44,9 @@ def _bars(series: dict[str, dict[str, int]]) -> str:
     if not days:
         return "<p class='muted'>No sends.</p>"
     top = max((sum(c.values()) for c in series.values()), default=0) or 1
-    width, height, gap = max(600, 24 * len(days)), 220, 4
+    # At most the page's width: a long run's days get thinner bars, not a chart off the page.
+    width, height = min(1150, max(600, 24 * len(days))), 220
+    gap = min(4.0, width / len(days) / 5)
     bar = width / len(days) - gap
     parts = []
     for i, day in enumerate(days):

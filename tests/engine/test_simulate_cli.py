@@ -239,3 +239,16 @@ def test_an_empty_audience_is_named(tmp_path: Path) -> None:
     assert result.stderr == (f"error: {people} holds no usable customer, so there is no one to "
                              "simulate; each row needs at least an 'id' (docs/simulate.md, "
                              '"The data files").\n')
+
+
+def test_a_long_run_keeps_its_chart_on_the_page() -> None:
+    """24 px a day made 120 days a 2,880 px chart in a 1,200 px page."""
+    from cadenza.engine.report_html import _bars
+
+    days = {f"2026-{1 + d // 28:02d}-{1 + d % 28:02d}": {"email": d % 5} for d in range(120)}
+    svg = _bars(days)
+    width = int(re.search(r"<svg width='(\d+)'", svg).group(1))  # type: ignore[union-attr]
+    assert width <= 1150
+    bars = [float(w) for w in re.findall(r"<rect [^>]*width='([\d.]+)'", svg)]
+    assert len(bars) == 120
+    assert min(bars) > 0
