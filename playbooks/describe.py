@@ -15,8 +15,8 @@ def duration(seconds: int) -> str:
         return "0s"
     parts = []
     days, seconds = divmod(seconds, 86400)
-    if days:  # weeks only when the days are whole weeks: 30d reads as 30d, not 4w2d
-        parts.append(f"{days // 7}w" if days % 7 == 0 else f"{days}d")
+    if days:  # in days, as caps and waits are written ("per 7d"), and as W060-W063 say them
+        parts.append(f"{days}d")
     for unit, size in _UNITS[2:]:
         n, seconds = divmod(seconds, size)
         if n:

@@ -78,7 +78,7 @@ def mermaid(pb: m.Playbook, frameworks: dict[str, m.Framework],
         lines.append(f"  entry{i} --> {_node_id(pb.start)}")
     for s in pb.steps:
         lines.append(f"  {_node_id(s.id)}{_shape(s, _mermaid_text(_label(s)))}")
-    lines.append(f"  {END}((end))")
+    lines.append(f"  {END}((\"end\"))")  # quoted: a bare `end` can close a Mermaid block
     if (rules := _rules(pb)) is not None:
         lines.append(f'  {RULES}>"{_mermaid_text(rules)}"]')
     for s in pb.steps:

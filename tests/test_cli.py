@@ -39,7 +39,7 @@ def test_every_example_draws_as_mermaid(example: Path) -> None:
     assert code == 0, output
     playbooks = output.count("flowchart TD\n")
     assert playbooks >= 1
-    assert "__end((end))" in output
+    assert '__end(("end"))' in output
     if playbooks == 1:
         assert output.startswith("flowchart TD\n")
     else:  # each diagram says which playbook it is
@@ -67,10 +67,10 @@ def test_graph_shows_exits_and_goals() -> None:
     """What ends a journey early and what counts as success hold at every step: one note
     beside the steps, in both formats (a trial found `graph` showed neither)."""
     cart = str(REPO / "examples" / "cart_recovery")
-    note = "exit when event order_completed<br/>goal recovered: event order_completed within 1w"
+    note = "exit when event order_completed<br/>goal recovered: event order_completed within 7d"
     assert f'  rules>"{note}"]\n' in _run("graph", cart)[1]
     assert ('  rules [label="exit when event order_completed\\ngoal recovered: event '
-            'order_completed within 1w", shape=note];') in _run("graph", cart, "--format", "dot")[1]
+            'order_completed within 7d", shape=note];') in _run("graph", cart, "--format", "dot")[1]
 
 
 def test_graph_unknown_name_suggests(tmp_path: Path) -> None:
