@@ -169,8 +169,9 @@ def open_engine(url: str, *, durable: bool = True) -> Engine:
         raise StoreError(f"cannot open the store at {parsed.render_as_string(hide_password=True)}"
                          f": {exc.orig}. Check that the database exists and is reachable.") from exc
     except SQLAlchemyError as exc:
+        # The driver's own words: SQLAlchemy's text adds a statement and a web link.
         raise StoreError(f"the store at {parsed.render_as_string(hide_password=True)} failed: "
-                         f"{exc}.") from exc
+                         f"{getattr(exc, 'orig', None) or exc}.") from exc
     return engine
 
 

@@ -32,7 +32,8 @@ def _load(side: Side, which: str) -> m.Project | None:
     shown = [dataclasses.replace(d, file=side.label(d.file)) for d in loaded.diagnostics]
     print_diagnostics(shown, {side.label(k): v for k, v in loaded.sources.items()})
     errors = len(loaded.errors())
-    click.echo(f"error: {which} '{side.given}' does not compile ({errors} "
+    named = which if side.given == which else f"{which} '{side.given}'"  # not "HEAD 'HEAD'"
+    click.echo(f"error: {named} does not compile ({errors} "
                f"error{'s' if errors != 1 else ''} above); fix them there, or compare "
                "against a version where the project compiles.", err=True)
     return None

@@ -188,3 +188,15 @@ def test_a_migrate_map_names_unlabelled_steps_as_diff_does(tmp_path: Path,
     assert "[3 in flight: migrated to b2.2]" in plan(h.store, new, "v2").render()  # type: ignore[arg-type]
     apply(h.store, new, "v2", ts("2026-03-02T13:00Z"))  # type: ignore[arg-type]
     assert {r.node for r in h.rows(t.enrollments)} == {"b2.2"}
+
+
+def test_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    """The driver's words, without SQLAlchemy's statement and web link."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "main.play").write_text("playbook p {\n  when api\n  end\n}\n", "utf-8")
+    (tmp_path / "notes.db").write_text("not a database", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["plan", str(tmp_path / "p"), "--db",
+                                      f"sqlite:///{tmp_path / 'notes.db'}"])
+    assert result.exit_code == 1
+    assert result.output == (f"error: the store at sqlite:///{tmp_path / 'notes.db'} failed: "
+                             "file is not a database.\n")
