@@ -88,6 +88,7 @@ def _wanted(path: str, prefix: str) -> bool:
 def _list(top: Path, commit: str, ref: str, prefix: str) -> list[str]:
     done = _git(["ls-tree", "-r", "-z", "--name-only", commit, "--", prefix or "."], top)
     names = [n for n in done.stdout.decode().split("\0") if n]
+    _one_project(names, ref, prefix)
     files = [n for n in names if _wanted(n, prefix)]
     if not any(n.endswith(".play") for n in files):
         raise SourceError(
@@ -95,6 +96,19 @@ def _list(top: Path, commit: str, ref: str, prefix: str) -> list[str]:
             "it existed there, or pass --project DIR naming the folder that holds the "
             "playbooks at both refs.")
     return files
+
+
+def _one_project(names: list[str], ref: str, prefix: str) -> None:
+    """A folder of several projects (each with its cadenza.toml) is not one project: read as
+    one, their names collide and each other's templates go missing."""
+    inner = sorted(str(PurePosixPath(n).parent) for n in names
+                   if PurePosixPath(n).name == CONFIG and str(PurePosixPath(n).parent) != (
+                       prefix or "."))
+    if inner and f"{prefix + '/' if prefix else ''}{CONFIG}" not in names:
+        listed = ", ".join(inner[:5]) + (", ..." if len(inner) > 5 else "")
+        raise SourceError(f"the folder '{prefix or '.'}' holds several projects at '{ref}' "
+                          f"({listed}: each has a {CONFIG}); compare one at a time with "
+                          f"--project {inner[0]}.")
 
 
 def _blobs(top: Path, commit: str, names: list[str]) -> list[bytes]:

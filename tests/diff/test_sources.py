@@ -133,3 +133,18 @@ def test_exit_code_flag(tmp_path: Path) -> None:
     write_case(CASES["change_wait"], tmp_path / "base", tmp_path / "head")
     assert diff(tmp_path, "base", "head")[0] == 0
     assert diff(tmp_path, "base", "head", "--exit-code")[0] == 1
+
+
+def test_a_folder_of_several_projects_is_not_one(repo: Path) -> None:
+    """From a repository top holding two projects, diff read them as one and reported ~35
+    false errors (names declared twice, templates missing); it now asks for --project."""
+    (repo / "shop" / "cadenza.toml").write_text('[project]\nname = "shop"\n', "utf-8")
+    shutil.copytree(repo / "shop", repo / "outlet")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "two projects")
+    code, text = diff(repo, "HEAD", "HEAD")
+    assert code == 2
+    assert text == ("error: the folder '.' holds several projects at 'HEAD' (outlet, shop: "
+                    "each has a cadenza.toml); compare one at a time with --project outlet.\n")
+    code, text = diff(repo, "HEAD", "HEAD", "--project", "shop")
+    assert code == 0, text
