@@ -124,8 +124,9 @@ def _emit(report: Report, output: str, out: Path | None) -> None:
               help="Audience: JSONL or CSV (default: PROJECT/data/customers.jsonl|csv).")
 @click.option("--events", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Event history: JSONL (default: PROJECT/data/events.jsonl).")
-@click.option("--start", help="Virtual start, ISO 8601 with a zone (default: the first "
-              "event's day, 00:00 UTC). Earlier events are history: they count, trigger nothing.")
+@click.option("--start", help="Virtual start, ISO 8601 with a zone (default: the last --days "
+              "before the midnight after the last event, or the first event's day when the "
+              "file spans less). Earlier events are history: they count, trigger nothing.")
 # Ten years: a segment-driven playbook looks every 15 minutes, so 100,000 days ran for hours.
 @click.option("--days", type=click.IntRange(min=1, max=3660),
               help="Days to simulate (default 30, at most 3660).")
