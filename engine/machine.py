@@ -306,7 +306,11 @@ class Machine:
         if s.text is not None:
             subject = None if s.subject is None else render_message(s.subject, ctx)
             return subject, render_message(s.text, ctx)
-        template = self.project.templates[s.template or ""]
+        template = self.project.templates.get(s.template or "")
+        if template is None:  # a pinned journey's template, deleted by a later deploy
+            raise RenderError(f"The template '{s.template}' is not in the deployed project any "
+                              "more (a later deploy removed it); this journey's version still "
+                              "sends it, so the message is skipped.")
         subject = None if template.subject is None else render_message(
             template.subject, ctx, name=template.name)
         body = render_message(template.body, ctx, name=template.name)

@@ -200,3 +200,17 @@ def test_a_file_that_is_not_a_store(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output == (f"error: the store at sqlite:///{tmp_path / 'notes.db'} failed: "
                              "file is not a database.\n")
+
+
+def test_pinned_customers_whose_template_was_deleted(tmp_path: Path, store_url: str) -> None:
+    """A removed playbook's pinned customers run on; when the same change deleted the template
+    their next step sends, that send is skipped with its reason, and nothing else stops."""
+    h = _in_flight(tmp_path, store_url)
+    (tmp_path / "project" / "templates" / "again.liquid").unlink()
+    other = _project(tmp_path / "project", 'playbook q {\n  when api\n  end\n}\n')
+    apply(h.store, other, "v3", ts("2026-03-02T13:00Z"))  # type: ignore[arg-type]
+    assert h.runtime.refresh() is True  # as serve picks the deployment up: its templates too
+    h.run("2026-03-06T00:00Z")
+    assert {(r.customer_id, r.reason) for r in h.rows(t.suppressions)} >= {
+        ("a", "render_error"), ("b", "render_error"), ("c", "render_error")}
+    assert all(r.state == "done" for r in h.rows(t.enrollments))
