@@ -17,10 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from cadenza.engine import faults
 from cadenza.engine.entries import SCHEDULE_EVENT, SEGMENT_EVENT, Entries
 from cadenza.engine.evaluate import Env, EventRecord, evaluate, reference_aggregate
 from cadenza.engine.machine import Machine, Version
+from cadenza.engine.quarantine import restore, set_aside, snapshot
 from cadenza.engine.schedules import due_fires, segment_changes, segment_members_at_start
 from cadenza.engine.state import Batch, Customer, Event
 from cadenza.engine.store import Store
@@ -99,7 +102,7 @@ class Runtime:
             # Four batches' worth of candidates: concurrent workers lock successive shares.
             ids = self.store.work(until, self.batch_size * 4)
             started = time.perf_counter()
-            if not ids or self._batch(ids, until, stats) == 0:
+            if not ids or self._batch_or_isolate(ids, until, stats) == 0:
                 break  # nothing left, or what is left is another worker's right now
             self._resize(time.perf_counter() - started)
             faults.hit("after_commit")
@@ -138,6 +141,35 @@ class Runtime:
                                                                         until, entered)]
             if out:
                 self.store.insert_events_in(conn, out, until)
+
+    def _batch_or_isolate(self, ids: Sequence[str], until: int, stats: Stats) -> int:
+        """`_batch`; if a customer's step raises, the others are served and that one is set
+        aside (engine/quarantine.py). The store's own errors go up as they are."""
+        before = snapshot(stats)
+        try:
+            return self._batch(ids, until, stats)
+        except (SQLAlchemyError, MemoryError):
+            raise
+        except Exception as exc:
+            restore(stats, before)
+            return self._isolate(ids, until, stats, exc)
+
+    def _isolate(self, ids: Sequence[str], until: int, stats: Stats, exc: Exception) -> int:
+        done, failed = 0, list[tuple[str, Exception]]()
+        for cid in ids:
+            before = snapshot(stats)
+            try:
+                done += self._batch([cid], until, stats)
+            except (SQLAlchemyError, MemoryError):
+                raise
+            except Exception as one:
+                restore(stats, before)
+                failed.append((cid, one))
+        if len(ids) > 1 and len(failed) == len(ids):
+            raise exc  # every customer fails: the engine is broken, not their data
+        for cid, error in failed:
+            set_aside(self.store, cid, until, error)
+        return done + len(failed)
 
     def _batch(self, ids: Sequence[str], until: int, stats: Stats) -> int:
         """One transaction: own the customers, replay their timelines, write every effect."""

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
 
 from cadenza.connectors import Permanent, Transient
 from cadenza.connectors.recorder import RecorderConnector
 from cadenza.engine import schema as t
+from cadenza.engine.machine import Machine
 from cadenza.engine.simulate import recorders
 from cadenza.engine.state import Event
 from tests.engine.harness import Harness
@@ -291,3 +296,47 @@ def test_api_entry_enrolls_with_its_properties(tmp_path: Path, store_url: str) -
     [row] = h.rows(t.messages)
     assert (row.customer_id, row.body) == ("a", "Welcome gold")
     assert [e[1] for e in h.enrollments()] == ["vip"]
+
+
+def test_a_customer_who_breaks_the_engine_is_set_aside(tmp_path: Path, store_url: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step that raises for one customer rolled the whole batch back, every tick: no one in
+    it was ever served. The others are served; that one's journey ends, saying why."""
+    h = _h(tmp_path, store_url, POLICY)
+    h.customers({"id": "a", "sms_opt_in": False}, {"id": "b", "sms_opt_in": False})
+    real = Machine.step
+
+    def step(self: Machine, e: Any, batch: Any) -> None:
+        if e.customer_id == "b":
+            raise KeyError("a bug that b's data brings out")
+        real(self, e, batch)
+
+    monkeypatch.setattr(Machine, "step", step)
+    with capture_logs() as logs:
+        h.run("2026-03-03T12:00Z", ("a", "cart_abandoned", "2026-03-03T10:00Z", {}),
+              ("b", "cart_abandoned", "2026-03-03T10:00Z", {}))
+    assert [s[0] for s in h.sends()] == ["a"]
+    assert all(r.processed for r in h.rows(t.events))  # nothing left to fail again
+    [aside] = [x for x in logs if x["event"] == "engine.customer_set_aside"]
+    assert (aside["customer"], aside["error"], aside["log_level"]) == (
+        "b", "engine error: KeyError", "error")
+    # A journey already under way when the failure starts ends, saying why.
+    monkeypatch.setattr(Machine, "step", real)
+    h.run("2026-03-03T13:00Z", ("b", "cart_abandoned", "2026-03-03T12:30Z", {}))
+    monkeypatch.setattr(Machine, "step", step)
+    h.run("2026-03-05T00:00Z")
+    assert ("b", "p", "exited", "engine error: KeyError") in h.enrollments()
+
+
+def test_when_every_customer_fails_nothing_is_set_aside(tmp_path: Path, store_url: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure for everyone is the engine's, not their data's: the tick fails as before and
+    every journey waits for the fix."""
+    h = _h(tmp_path, store_url, POLICY)
+    h.customers({"id": "a"}, {"id": "b"})
+    monkeypatch.setattr(Machine, "step", lambda *_: (_ for _ in ()).throw(KeyError("bug")))
+    with pytest.raises(KeyError):
+        h.run("2026-03-03T12:00Z", ("a", "cart_abandoned", "2026-03-03T10:00Z", {}),
+              ("b", "cart_abandoned", "2026-03-03T10:00Z", {}))
+    assert h.enrollments() == []
+    assert not any(r.processed for r in h.rows(t.events))
