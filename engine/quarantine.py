@@ -39,10 +39,16 @@ def set_aside(store: Store, customer: str, until: int, exc: BaseException) -> No
 
 
 def snapshot(stats: Any) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, list) else v for k, v in vars(stats).items()}
+    """What a batch may change in `stats`: counts, and the length of each list (only
+    appended to; a copy per batch made a long run's bookkeeping quadratic)."""
+    return {k: len(v) if isinstance(v, list) else v for k, v in vars(stats).items()}
 
 
 def restore(stats: Any, before: dict[str, Any]) -> None:
     """Undo what a failed batch counted (its transaction was rolled back)."""
     for key, value in before.items():
-        setattr(stats, key, list(value) if isinstance(value, list) else value)
+        current = getattr(stats, key)
+        if isinstance(current, list):
+            del current[value:]
+        else:
+            setattr(stats, key, value)
