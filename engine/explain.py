@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cadenza.engine import schema as t
 from cadenza.engine.db import schema_version, sqlite_url
 from cadenza.engine.entries import API_EVENT
+from cadenza.engine.machine import UNTIL
 from cadenza.engine.store import project_zone
 from cadenza.engine.timing import known_zone
 from cadenza.grammar.diagnostics import did_you_mean
@@ -31,7 +32,6 @@ from cadenza.playbooks import model as m
 
 SAMPLE = 2000  # customer ids read for a did-you-mean
 _CAP_REACHED = re.compile(r"(\d+) per (\d+)s reached")
-_UNTIL = re.compile(r"until (\d+)")
 
 
 class ExplainError(Exception):
@@ -250,7 +250,7 @@ def _attach(conn: Connection, eid: int, graph: m.Playbook, visits: list[Visit],
 
 def _held(r: Any, graph: m.Playbook, tl: Timeline) -> Held:
     detail = r.detail or ""
-    found = _UNTIL.fullmatch(detail)
+    found = UNTIL.fullmatch(detail)
     until = int(found.group(1)) if found else None
     text = f"{r.action}: {detail}"
     if r.action == "deferred" and until is not None:

@@ -10,6 +10,7 @@ skip, as the playbook says). Every suppression is recorded with its reason.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -218,7 +219,7 @@ class Machine:
         allowed = next_allowed(t, zone, quiet, windows)
         if allowed > t:
             reason = "quiet_hours" if next_allowed(t, zone, quiet, []) > t else "send_window"
-            self._suppress(batch, e, s, ch, reason, "deferred", f"until {allowed}", t)
+            self._suppress(batch, e, s, ch, reason, "deferred", deferred_detail(allowed), t)
             e.due_at = allowed
             return True
         for cap in pb.policies.caps:
@@ -233,7 +234,7 @@ class Machine:
                 self._goto(e, s.next, t)
             else:
                 until = sorted(recent)[len(recent) - cap.count] + cap.per_s
-                self._suppress(batch, e, s, ch, "cap", "deferred", f"until {until}", t)
+                self._suppress(batch, e, s, ch, "cap", "deferred", deferred_detail(until), t)
                 e.due_at = until
             return True
         return False
@@ -332,6 +333,14 @@ class Machine:
             connector=None, template=None, to_address=queue, subject=None, body=title,
             sms_segments=None, at=t))
         self._goto(e, s.next, t)
+
+
+def deferred_detail(at: int) -> str:
+    """A deferral's detail; `UNTIL` reads it back (explain, the status page, the timeline)."""
+    return f"until {at}"
+
+
+UNTIL = re.compile(r"until (\d+)")
 
 
 def _queue(rendered: str, source: str) -> str:

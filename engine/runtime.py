@@ -145,6 +145,24 @@ class Runtime:
     def _batch_or_isolate(self, ids: Sequence[str], until: int, stats: Stats) -> int:
         """`_batch`; if a customer's step raises, the others are served and that one is set
         aside (engine/quarantine.py). The store's own errors go up as they are."""
+        whole = self._attempt(ids, until, stats)
+        if not isinstance(whole, Exception):
+            return whole
+        done, failed = 0, list[tuple[str, Exception]]()
+        for cid in ids:
+            one = self._attempt([cid], until, stats)
+            if isinstance(one, Exception):
+                failed.append((cid, one))
+            else:
+                done += one
+        if len(ids) > 1 and len(failed) == len(ids):
+            raise whole  # every customer fails: the engine is broken, not their data
+        for cid, error in failed:
+            set_aside(self.store, cid, until, error)
+        return done + len(failed)
+
+    def _attempt(self, ids: Sequence[str], until: int, stats: Stats) -> int | Exception:
+        """`_batch`, or what it raised (its counts undone); the store's errors go up."""
         before = snapshot(stats)
         try:
             return self._batch(ids, until, stats)
@@ -152,24 +170,7 @@ class Runtime:
             raise
         except Exception as exc:
             restore(stats, before)
-            return self._isolate(ids, until, stats, exc)
-
-    def _isolate(self, ids: Sequence[str], until: int, stats: Stats, exc: Exception) -> int:
-        done, failed = 0, list[tuple[str, Exception]]()
-        for cid in ids:
-            before = snapshot(stats)
-            try:
-                done += self._batch([cid], until, stats)
-            except (SQLAlchemyError, MemoryError):
-                raise
-            except Exception as one:
-                restore(stats, before)
-                failed.append((cid, one))
-        if len(ids) > 1 and len(failed) == len(ids):
-            raise exc  # every customer fails: the engine is broken, not their data
-        for cid, error in failed:
-            set_aside(self.store, cid, until, error)
-        return done + len(failed)
+            return exc
 
     def _batch(self, ids: Sequence[str], until: int, stats: Stats) -> int:
         """One transaction: own the customers, replay their timelines, write every effect."""

@@ -11,7 +11,6 @@ answer is 202. With no admin key configured the admin API refuses every request.
 from __future__ import annotations
 
 import hmac
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +35,7 @@ from cadenza.engine.api.events import (
 )
 from cadenza.engine.api.events import unavailable as store_unavailable
 from cadenza.engine.entries import API_EVENT
+from cadenza.engine.machine import UNTIL
 from cadenza.engine.service import Service
 from cadenza.engine.settings import ServeSettings
 from cadenza.engine.state import Event
@@ -48,7 +48,6 @@ RESERVED = ("kind", "playbook")  # the synthetic event's own keys
 MESSAGE_ID_LIMIT = 64
 TIMELINE_DEFAULT, TIMELINE_MAX = 200, 1000
 Json = dict[str, Any]
-_UNTIL = re.compile(r"until (\d+)")
 # At one instant: in, then what the steps did, then out.
 ORDER = {"enrolled": 0, "suppression": 1, "message": 2, "conversion": 3, "ended": 4}
 
@@ -175,7 +174,7 @@ def _suppressions(conn: Connection, customer: str, limit: int) -> list[Json]:
 
 def _readable(detail: str | None) -> str | None:
     """The engine's "until EPOCH" (a deferral) as the time it names, as explain shows it."""
-    match = None if detail is None else _UNTIL.fullmatch(detail)
+    match = None if detail is None else UNTIL.fullmatch(detail)
     return f"until {_iso(int(match[1]))}" if match else detail
 
 

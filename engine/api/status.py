@@ -9,7 +9,6 @@ appear. Every count carries a `data-count` attribute so tests (and scrapers) rea
 from __future__ import annotations
 
 import hmac
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from cadenza.connectors import redact_address, redact_text
 from cadenza.engine import schema as t
 from cadenza.engine.api.health import stale_after
+from cadenza.engine.machine import UNTIL
 from cadenza.engine.service import Service
 from cadenza.engine.settings import ServeSettings
 from cadenza.playbooks import describe as d
@@ -34,7 +34,6 @@ from cadenza.playbooks.render import edges, mermaid
 DAY = 86_400
 LATEST = 50
 OPEN_STATES = ("active", "waiting")
-UNTIL = re.compile(r"until (\d+)")
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from sqlalchemy import make_url
 
 from cadenza.engine.cli.output import finish
 from cadenza.engine.explain import ExplainError, as_json, explain, render_text
@@ -13,13 +14,14 @@ from cadenza.engine.explain import ExplainError, as_json, explain, render_text
 
 def store_path(db: str) -> Path:
     """`--db` as a file: a path, or the `sqlite:///PATH` URL that serve and plan take."""
-    if db.startswith("sqlite:///"):
-        return Path(db.removeprefix("sqlite:///"))
-    if "://" in db:
+    if "://" not in db:
+        return Path(db)
+    url = make_url(db)
+    if url.get_backend_name() != "sqlite" or not url.database:
         raise ExplainError(f"explain reads a SQLite store file; '{db}' is not one. For a "
                            "PostgreSQL store ask the running server: GET "
                            "/v1/customers/ID/timeline (docs/api.md).")
-    return Path(db)
+    return Path(url.database)
 
 
 def run(db: str, customer: str, playbook: str | None, output: str) -> int:
