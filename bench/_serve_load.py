@@ -353,3 +353,91 @@ def work(url: str, project_dir: Path, log: Path) -> None:
     _logs_to(log)
     run(project_dir, url, None)
 
+
+
+# ------------------------------------------------------------------ floor: the writes alone
+FLOOR_BATCH = 500  # the engine's batch_size in `serve`
+
+
+def _floor_sql(pg: bool) -> dict[str, str]:
+    """The durable writes a drain makes per batch and per send, as plain SQL (`?` or `%s`)."""
+    lock = " FOR UPDATE SKIP LOCKED" if pg else ""
+    sql = {
+        "due": "SELECT id, customer_id FROM enrollments WHERE state IN ('active', 'waiting') "
+               f"AND due_at <= ? ORDER BY due_at LIMIT {FLOOR_BATCH}{lock}",
+        "end": "UPDATE enrollments SET state = 'done', node = NULL, due_at = NULL, "
+               "ended_at = ?, end_reason = 'completed', trail = trail || ? WHERE id = ?",
+        "queue": "INSERT INTO messages (idempotency_key, enrollment_id, playbook, node, "
+                 "customer_id, channel, to_address, subject, body, status, attempts, "
+                 "next_attempt_at, created_at) "
+                 "VALUES (?, ?, 'nudge', '3', ?, 'email', ?, 'Hello', ?, 'pending', 0, ?, ?)",
+        "claim": "UPDATE messages SET lease_owner = ?, lease_until = ? WHERE id IN ("
+                 "SELECT id FROM messages WHERE status = 'pending' AND next_attempt_at <= ? "
+                 f"AND lease_owner IS NULL ORDER BY next_attempt_at LIMIT {FLOOR_BATCH}"
+                 f"{lock}) RETURNING id, idempotency_key",
+        "sent": "UPDATE messages SET status = 'sent', attempts = 1, provider_id = ?, "
+                "sent_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
+    }
+    return {k: v.replace("?", "%s") for k, v in sql.items()} if pg else sql
+
+
+def _floor_connection(url: str, pg: bool):
+    """A DBAPI connection in autocommit, and a context manager for one transaction on it."""
+    from contextlib import contextmanager
+
+    from sqlalchemy.engine import make_url
+
+    if pg:
+        import psycopg
+
+        con = psycopg.connect(make_url(url).set(drivername="postgresql")
+                              .render_as_string(hide_password=False), autocommit=True)
+        con.execute("SET synchronous_commit = off")
+        return con, con.transaction
+    import sqlite3
+
+    con = sqlite3.connect(make_url(url).database, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+
+    @contextmanager
+    def transaction():
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            con.rollback()
+            raise
+        con.commit()
+
+    return con, transaction
+
+
+def floor(url: str, out) -> None:
+    """The same drain with no engine: per batch of due waits one transaction that ends them
+    and queues their messages, then a claim of those messages, then per message a no-op send
+    and its outcome committed on its own (as `serve` commits each, on PostgreSQL without
+    waiting for the WAL flush, as `serve` does). What the database and driver cost alone."""
+    pg = not url.startswith("sqlite")
+    sql, now, sent = _floor_sql(pg), T0 + WAIT_S, []
+    con, transaction = _floor_connection(url, pg)
+    cur = con.cursor()
+    first = time.time()
+    while True:
+        with transaction():
+            due = cur.execute(sql["due"], (now,)).fetchall()
+            cur.executemany(sql["end"], [(now, f";3@{now}", eid) for eid, _ in due])
+            cur.executemany(sql["queue"], [
+                (f"{eid}:3:1", eid, cid, f"{cid}@example.com", f"<p>Hello {cid}</p>", now, now)
+                for eid, cid in due])
+        if not due:
+            break
+        with transaction():
+            claimed = cur.execute(sql["claim"], ("floor", now + 300, now)).fetchall()
+        for mid, key in claimed:
+            sent.append(key)  # the recording connector
+            with transaction():
+                cur.execute(sql["sent"], (f"recorded-{len(sent)}", now, mid))
+    last = time.time()
+    con.close()
+    out.put({"first": first, "last": last, "keys": sent})

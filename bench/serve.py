@@ -32,6 +32,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from _serve_load import (
+    FLOOR_BATCH,
     batch_body,
     message_id,
     post_batches,
@@ -253,6 +254,28 @@ def drain_checks(r: dict, n: int) -> list[str]:
     return wrong
 
 
+def floor(url: str, n: int) -> dict:
+    """The floor (`_serve_load.floor`) on a copy of the seeded store, checked like a drain."""
+    import _serve_load
+
+    out = CTX.Queue()
+    with child(_serve_load.floor, url, out) as proc:
+        r = _get(out, [proc])
+    keys = r.pop("keys")
+    r.update(seconds=r["last"] - r["first"], calls=len(keys), distinct_calls=len(set(keys)),
+             **outbox(url))
+    r["wrong"] = drain_checks(r, n)
+    return r
+
+
+def copy_sqlite(src: Path, dst: Path) -> None:
+    import shutil
+
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{src}{suffix}").exists():
+            shutil.copy(f"{src}{suffix}", f"{dst}{suffix}")
+
+
 # ------------------------------------------------------------------ 2. baseline
 def baseline(url: str, n: int) -> dict:
     import _serve_load
@@ -383,6 +406,7 @@ class Bench:
         self.notes: list[str] = []
         self.failures: list[str] = []
         self.drains: list[tuple[str, str, dict]] = []  # (label, store kind, result)
+        self.floors: dict[str, dict] = {}  # store kind -> the floor's result
         self.seeds: list[tuple[str, dict]] = []
         self.baselines: dict[str, dict] = {}
         self.ingests: list[tuple[str, dict]] = []
@@ -407,10 +431,18 @@ class Bench:
         if self.pg is not None:
             say("drain: copying the seeded store to PostgreSQL")
             self.seeds.append(("PostgreSQL", copy_store(url, self.pg.create("seed"))))
+        copy_sqlite(self.tmp / "drain.db", self.tmp / "floor.db")
         say("drain: SQLite, 1 worker")
         self._drain("SQLite, 1 worker", "sqlite", url, 1, self.args.profile)
+        say("floor: SQLite, the same writes without the engine")
+        self._floor("sqlite", f"sqlite:///{self.tmp / 'floor.db'}")
         if self.pg is None:
             return
+        say("floor: PostgreSQL, the same writes without the engine")
+        try:
+            self._floor("postgresql", self.pg.create("floor", template="seed"))
+        finally:
+            self.pg.drop("floor")
         for w in [int(x) for x in self.args.workers.split(",") if x.strip()]:
             say(f"drain: PostgreSQL, {w} worker process(es)")
             run_url = self.pg.create("run", template="seed")
@@ -423,9 +455,14 @@ class Bench:
 
     def _drain(self, label: str, kind: str, url: str, workers: int, profile: bool) -> None:
         r = drain(url, self.project, workers, self.log, profile)
-        r["wrong"] = drain_checks(r, self.args.due)
+        r["wrong"], r["workers"] = drain_checks(r, self.args.due), workers
         self.failures += [f"drain {label}: {w}" for w in r["wrong"]]
         self.drains.append((label, kind, r))
+
+    def _floor(self, kind: str, url: str) -> None:
+        r = floor(url, self.args.due)
+        self.failures += [f"floor {kind}: {w}" for w in r["wrong"]]
+        self.floors[kind] = r
 
     def run_baselines(self) -> None:
         n = self.args.baseline_due
@@ -498,6 +535,8 @@ def report(b: Bench, command: str) -> list[str]:
            "`cadenza serve` does.", ""]
     if b.drains:
         out += drain_table(b, a.due)
+    if b.floors:
+        out += floor_table(b, a.due)
     if b.baselines:
         out += baseline_table(b)
     if b.ingests:
@@ -554,6 +593,30 @@ def drain_table(b: Bench, n: int) -> list[str]:
         out.append(f"Set-up on {store}: {n:,} customers and clicks stored in "
                    f"{s['load_s']:.1f} s, then processed by the engine into {n:,} waits in "
                    f"{s['process_s']:.1f} s ({n / s['process_s']:,.0f} events/s).")
+    out.append("")
+    return out
+
+
+def floor_table(b: Bench, n: int) -> list[str]:
+    out = ["Floor: the durable writes of the same drain with no engine, as plain SQL through "
+           f"the driver in one process: per batch of {FLOOR_BATCH} due waits one transaction "
+           "that ends them and queues their messages, one that claims those messages, then "
+           "per message a no-op send and its outcome committed on its own (PostgreSQL "
+           "without waiting for the WAL flush, as `serve`). *floor / baseline* is the most "
+           "any engine that commits each outcome before the next send could reach against "
+           "the baseline; *ours / floor* is what the engine keeps of the floor.", "",
+           "| store | seconds | sends/s | floor / baseline | ours (1 process) / floor | "
+           "checks |",
+           "|---|---:|---:|---:|---:|---|"]
+    for kind, r in b.floors.items():
+        rate = n / r["seconds"]
+        base = b.baselines.get(kind)
+        ours = next((d for _, k, d in b.drains if k == kind and d["workers"] == 1), None)
+        vs_base = "-" if base is None else f"{rate / (base['n'] / base['seconds']):.1f}x"
+        vs_ours = "-" if ours is None else f"{n / ours['seconds'] / rate:.2f}"
+        name = "SQLite (WAL)" if kind == "sqlite" else "PostgreSQL"
+        out.append(f"| {name} | {r['seconds']:.1f} | {rate:,.0f} | {vs_base} | {vs_ours} | "
+                   f"{_check(r['wrong'])} |")
     out.append("")
     return out
 
