@@ -67,7 +67,8 @@ def coerce(value: Any, t: m.AttrType, name: str) -> Any:
             try:
                 return parse_timestamp(value)
             except ValueError as exc:
-                raise BadValueError(f"'{name}': {exc}") from exc
+                reason = str(exc)  # a sentence of its own: mid-sentence here
+                raise BadValueError(f"'{name}': {reason[:1].lower()}{reason[1:]}") from exc
         case "enum":
             if str(value) not in t.members:
                 raise BadValueError(f"'{name}' is {value!r}, not one of {', '.join(t.members)}"

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from cadenza.engine import schema as t
 from cadenza.engine.db import DEPLOY_LOCK, one_at_a_time
-from cadenza.engine.store import OPEN, Store, record_project_zone, version_id
+from cadenza.engine.store import OPEN, Store, record_project, version_id
 from cadenza.playbooks import model as m
 from cadenza.playbooks.describe import step as describe_step
 
@@ -243,7 +243,7 @@ def apply(store: Store, project: m.Project, digest: str, now: int,
         conn.execute(insert(t.deployments).values(
             source_hash=digest, git_commit=git_commit, versions=versions, created_at=now,
             project=project.model_dump(mode="json", by_alias=True)))
-        record_project_zone(conn, project.timezone)
+        record_project(conn, project)
     return current
 
 

@@ -14,7 +14,9 @@ Three-valued logic, exactly as SQL has it, so both sides agree:
   when its condition is true, so `not segment X` holds when X's condition is false or unknown.
 - `evaluate` is true only when the condition is true (`truth` gives the three values).
 
-Aggregates see the customer's events with `ts <= now` (and `ts >= now - window`); `count` of
+Aggregates see the customer's events with `ts <= now` (and `ts >= now - window`); judged for
+an event (a trigger's `where`, an exit, a goal), the events after it in the same second are not
+seen yet: as if each event were handled alone, in the order it was stored. `count` of
 nothing is 0, `sum/avg/min/max/first/last` of nothing are `None`. Stored values are expected to
 conform to the schema (the event API coerces or drops what does not); an ordering comparison
 of values of different types that slipped through is unknown, never an exception.
@@ -86,6 +88,7 @@ class EventRecord:
     name: str
     ts: int
     properties: Mapping[str, Any]
+    id: int = 0  # the stored event's id: orders events of the same second
 
 
 def evaluate(cond: Cond, env: Env) -> bool:

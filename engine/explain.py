@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, create_engine, select
+from sqlalchemy import Connection, Engine, create_engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from cadenza.engine import schema as t
 from cadenza.engine.db import schema_version, sqlite_url
 from cadenza.engine.entries import API_EVENT
+from cadenza.engine.explain_missed import Missed, missed
 from cadenza.engine.machine import UNTIL
-from cadenza.engine.store import project_zone
+from cadenza.engine.store import project_segments, project_zone
 from cadenza.engine.timing import known_zone
 from cadenza.grammar.diagnostics import did_you_mean
 from cadenza.playbooks import describe
@@ -100,6 +101,8 @@ class Timeline:
     store: str
     playbook: str | None
     journeys: list[Journey]
+    # Events that could have started a playbook this customer never entered, and why not.
+    missed: list[Missed] = field(default_factory=list)
 
     def when(self, ts: int) -> str:
         """`2026-03-10T15:00Z (Tue 11:00 EDT)`, as `cadenza test` prints times."""
@@ -164,14 +167,17 @@ def _timeline(conn: Connection, path: Path, cid: str, playbook: str | None) -> T
     for row in rows:
         graph, version = graphs[row.version_id]
         timeline.journeys.append(_journey(conn, row, graph, version, timeline))
+    timeline.missed = missed(conn, cid, {r.playbook for r in rows}, playbook,
+                             project_segments(conn))
     return timeline
 
 
 def _sample_ids(conn: Connection, cid: str) -> list[str]:
     ids = t.customers.c.id
+    cased = conn.execute(select(ids).where(func.lower(ids) == cid.lower()).limit(3)).scalars()
     near = conn.execute(select(ids).where(ids.startswith(cid[:2], autoescape=True))
                         .limit(SAMPLE)).scalars()
-    return [*near, *conn.execute(select(ids).limit(SAMPLE)).scalars()]
+    return [*cased, *near, *conn.execute(select(ids).limit(SAMPLE)).scalars()]
 
 
 def _graphs(conn: Connection) -> dict[int, tuple[m.Playbook, int]]:
@@ -287,11 +293,12 @@ def _trigger(conn: Connection, row: Any, graph: m.Playbook) -> str:
         entry = entries[fired]
         if isinstance(entry, m.ScheduleEntry):
             return f"schedule {entry.text} ({entry.zone})"
-    segments = [x.segment for x in entries if isinstance(x, m.SegmentEntry)]
-    if len(segments) == 1:
-        return f"being in segment {segments[0]}"
-    if segments:
-        return f"being in one of the segments {', '.join(segments)}"
+    watched = [x for x in entries if isinstance(x, m.SegmentEntry)]
+    how = "being in" if all(x.current for x in watched) else "entering"
+    if len(watched) == 1:
+        return f"{how} segment {watched[0].segment}"
+    if watched:
+        return f"{how} one of the segments {', '.join(x.segment for x in watched)}"
     return "an entry the store did not record"
 
 
@@ -351,6 +358,10 @@ def render_text(tl: Timeline) -> str:
         lines.append(f"no journeys: this customer never entered {where} in this store.")
     for j in tl.journeys:
         lines += ["", f"{j.playbook} v{j.version} · journey {j.id}", *_journey_lines(j, tl)]
+    if tl.missed:
+        lines += ["", "not entered (events that could have started a playbook, and why not):"]
+        lines += [f"  {tl.when(x.at)}  event {x.event} → {x.playbook}: {x.why}"
+                  for x in tl.missed]
     return "\n".join(lines)
 
 
@@ -382,4 +393,6 @@ def as_json(tl: Timeline) -> dict[str, Any]:
                 "conversions": [{"goal": c.goal, "arm": c.arm, "at": time(c.at)}
                                 for c in j.conversions],
                 "state": j.state, "end_reason": j.end_reason, "ended": time(j.ended_at),
-                "open_at": j.node, "due": time(j.due_at)} for j in tl.journeys]}
+                "open_at": j.node, "due": time(j.due_at)} for j in tl.journeys],
+            "not_entered": [{"playbook": x.playbook, "event": x.event, "at": time(x.at),
+                             "why": x.why} for x in tl.missed]}

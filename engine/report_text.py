@@ -22,7 +22,10 @@ def render_text(report: Report, console: Console) -> None:
         shown = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items()))
         console.print(f"[yellow]skipped input rows:[/yellow] {shown}")
     console.print(_steps(report))
-    console.print(_days(report))
+    if report.sends_per_day:
+        console.print(_days(report))
+    else:  # an empty table squeezed its title into a column one word wide
+        console.print("Sends per channel per day (UTC): none")
     if report.goals:
         goals = Table(title="Goals", title_justify="left")
         for col in ("playbook", "goal", "enrolled", "converted", "rate"):

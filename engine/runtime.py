@@ -202,9 +202,8 @@ class Runtime:
             entries = Entries(active=self.active, versions=self.versions, judge=judge)
             for cid in owned:
                 if cid in batch.customers:
-                    timeline = [ev for _, ev in pending.get(cid, [])]
-                    stats.steps += self._customer(cid, timeline, batch, last_entry, until,
-                                                  machine, entries)
+                    stats.steps += self._customer(cid, pending.get(cid, []), batch,
+                                                  last_entry, until, machine, entries, judge)
                     stats.customers += 1
             self.store.write(conn, batch)
             self.store.mark_processed(conn, [i for evs in pending.values() for i, _ in evs])
@@ -216,13 +215,17 @@ class Runtime:
             self.versions.update(self.store.versions(missing))
 
     @staticmethod
-    def _customer(cid: str, events: list[Event], batch: Batch,
+    def _customer(cid: str, events: list[tuple[int, Event]], batch: Batch,
                   last_entry: dict[tuple[str, str], int], until: int, machine: Machine,
-                  entries: Entries) -> int:
+                  entries: Entries, judge: _Judge) -> int:
         steps = 0
-        for ev in sorted(events, key=lambda e: e.ts):
+        for event_id, ev in sorted(events, key=lambda pair: (pair[1].ts, pair[0])):
             steps += _run_due(cid, batch, ev.ts, machine)
-            entries.handle(ev, batch, last_entry)
+            judge.horizon = (ev.ts, event_id)
+            try:
+                entries.handle(ev, batch, last_entry)
+            finally:
+                judge.horizon = None
         return steps + _run_due(cid, batch, until + 1, machine)
 
 
@@ -265,6 +268,10 @@ class _Judge:
     def __init__(self, project: m.Project, history: dict[str, list[EventRecord]]) -> None:
         self.project = project
         self.history = history
+        # (ts, id) of the event being handled: aggregates judged for it do not see the
+        # customer's later events of the same second (a third and a fourth order stored in
+        # one second would otherwise both count when the third's `where` is judged).
+        self.horizon: tuple[int, int] | None = None
 
     def __call__(self, cond: m.Cond, customer: Customer, at: int,
                  event: dict[str, Any] | None, bound: dict[str, Any]) -> bool:
@@ -274,6 +281,9 @@ class _Judge:
              bound: dict[str, Any]) -> Env:
         segments = self.project.segments
         events = self.history.get(customer.id, [])
+        if self.horizon is not None and self.horizon[0] == at:
+            last = self.horizon[1]
+            events = [e for e in events if e.ts < at or e.id <= last]
 
         def in_segment(name: str) -> bool | None:
             # Segments never see the step's event: evaluate them in an env without it.

@@ -69,14 +69,26 @@ def version_id(conn: Connection, pb: m.Playbook, now: int, git_commit: str | Non
 
 
 PROJECT_ZONE = "project_timezone"
+PROJECT_SEGMENTS = "project_segments"
 
 
-def record_project_zone(conn: Connection, zone: str) -> None:
-    """Kept with each deployment: `cadenza explain` reads local times in it for customers
-    without a zone, as the engine did."""
-    ins = dialect_insert(conn)(t.meta).values(key=PROJECT_ZONE, value=zone)
-    conn.execute(ins.on_conflict_do_update(index_elements=[t.meta.c.key],
-                                           set_={"value": ins.excluded.value}))
+def record_project(conn: Connection, project: m.Project) -> None:
+    """Kept with each deployment for `cadenza explain`: the zone it reads local times in for
+    customers without one, and the segments it judges entries with, as the engine did."""
+    segments = json.dumps({n: s.model_dump(mode="json") for n, s in project.segments.items()})
+    for key, value in ((PROJECT_ZONE, project.timezone), (PROJECT_SEGMENTS, segments)):
+        ins = dialect_insert(conn)(t.meta).values(key=key, value=value)
+        conn.execute(ins.on_conflict_do_update(index_elements=[t.meta.c.key],
+                                               set_={"value": ins.excluded.value}))
+
+
+def project_segments(conn: Connection) -> dict[str, m.Segment] | None:
+    """The segments the last deployment recorded (None: a store from before they were)."""
+    value = conn.execute(select(t.meta.c.value).where(t.meta.c.key == PROJECT_SEGMENTS)
+                         ).scalar()
+    if value is None:
+        return None
+    return {n: m.Segment.model_validate(s) for n, s in json.loads(value).items()}
 
 
 def project_zone(conn: Connection) -> str | None:
@@ -148,7 +160,7 @@ class Store:
         with self.engine.begin() as conn:
             for name, pb in project.playbooks.items():  # declaration order: entry order
                 out[name] = Version.of(version_id(conn, pb, now, git_commit), pb)
-            record_project_zone(conn, project.timezone)
+            record_project(conn, project)
         return out
 
     def latest_deployment(self) -> Any:
@@ -310,13 +322,13 @@ class Store:
         out: dict[str, list[EventRecord]] = {}
         wanted = sorted(names)
         for part in chunks(ids):
-            q = select(ev.c.customer_id, ev.c.name, ev.c.ts, ev.c.properties).where(
+            q = select(ev.c.customer_id, ev.c.name, ev.c.ts, ev.c.properties, ev.c.id).where(
                 ev.c.customer_id.in_(part), ev.c.name.in_(wanted), ev.c.ts <= until)
             if since is not None:
                 q = q.where(ev.c.ts >= since)
             for r in conn.execute(q.order_by(ev.c.ts, ev.c.id)):
                 out.setdefault(r[0], []).append(
-                    EventRecord(name=r[1], ts=r[2], properties=r[3] or {}))
+                    EventRecord(name=r[1], ts=r[2], properties=r[3] or {}, id=r[4]))
         return out
 
     def write(self, conn: Connection, batch: Batch) -> None:

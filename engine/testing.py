@@ -22,6 +22,7 @@ from cadenza.engine.db import open_engine, sqlite_url
 from cadenza.engine.dispatch import Dispatcher
 from cadenza.engine.runtime import Runtime
 from cadenza.engine.schedules import trigger_segments
+from cadenza.engine.segments import matching_ids
 from cadenza.engine.simulate import recorders
 from cadenza.engine.state import Event
 from cadenza.engine.store import Store
@@ -45,6 +46,8 @@ class Outcome:
     sent: list[Sent]
     suppressed: list[tuple[int, str, str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # Why nothing may have started, shown under a failure (not a failure by itself).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -112,8 +115,35 @@ def run_test(project: m.Project, test: m.PlaybookTest) -> Outcome:
                                    record_each=False),
                events, start, end)
         outcome = _read(store, test, cid)
+        outcome.notes += _already_in(store, scoped, test, cid, start)
         store.engine.dispose()
     return outcome
+
+
+def _already_in(store: Store, project: m.Project, test: m.PlaybookTest, cid: str,
+                start: int) -> list[str]:
+    """A `when enters segment` playbook the customer never entered because they were in the
+    segment when the test began: its first look only records who is in already."""
+    pb = project.playbooks[test.playbook]
+    watched = [x.segment for x in pb.entries if isinstance(x, m.SegmentEntry) and not x.current]
+    if not watched:
+        return []
+    e = t.enrollments
+    with store.engine.connect() as conn:
+        if conn.execute(select(e.c.id).where(e.c.customer_id == cid,
+                                             e.c.playbook == pb.name).limit(1)).first():
+            return []
+        already = [name for name in watched if cid in matching_ids(
+            conn, project.segments[name].cond, now=start, segments=project.segments,
+            among=[cid])]
+    began = ("the test's `start`" if test.start else
+             "its earliest event or expected send, as a test without `start` does")
+    at = f"{datetime.fromtimestamp(start, UTC):%Y-%m-%dT%H:%MZ}"
+    return [f"the customer was already in segment '{name}' when the test began "
+            f"({at}, {began}); `when enters segment` enrols only customers "
+            "who join the segment later, so nothing started. Put `start` before the customer "
+            "joins the segment, or use `when in segment` to enrol those already in it."
+            for name in already]
 
 
 def _props(project: m.Project, e: m.TestEvent) -> dict[str, object]:
@@ -187,4 +217,5 @@ def describe_failure(outcome: Outcome, zone: str) -> str:
         lines.append("     (nothing)")
     for at, node, reason, action in outcome.suppressed:
         lines.append(f"  note: at {_when(at, zone)} step '{node}' was {action} ({reason})")
+    lines += [f"  note: {note}" for note in outcome.notes]
     return "\n".join(lines)

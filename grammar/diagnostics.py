@@ -72,7 +72,10 @@ class Diagnostic:
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """End a sentence: " — did you mean 'x'?" for the closest candidate, else a full stop."""
-    matches = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    options = sorted(set(candidates))
+    # 'C1' for 'c1': too short for difflib's similarity, and the likeliest slip of all.
+    same = [c for c in options if c != name and c.casefold() == name.casefold()]
+    matches = same or difflib.get_close_matches(name, options, n=1, cutoff=0.6)
     return f" — did you mean '{matches[0]}'?" if matches else "."
 
 

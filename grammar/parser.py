@@ -45,6 +45,8 @@ SYNC_TOKENS = frozenset({
 })
 # A token starts a statement when only indentation, or a step label, stands before it.
 _LINE_START = re.compile(r"\s*(?:[A-Za-z_]\w*\s*:\s*)?")
+# A condition's operator left at the end of a line (not inside a string: no quote after it).
+_DANGLING = re.compile(r"\s(and|or|not)\s*$")
 
 
 def _cache_file() -> str | bool:
@@ -88,6 +90,10 @@ class _Recovery:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     last_error_line: int = 0
 
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
     def report(self, diagnostic: Diagnostic) -> None:
         # One report per line: later complaints on the same line are echoes of the first.
         if diagnostic.span.line == self.last_error_line:
@@ -111,21 +117,44 @@ class _Recovery:
         # A statement broken on the error's line may have swallowed the next line's first
         # word as one of its names (`on 09:00` then `split s {`: 'split' read as a day).
         if self.diagnostics and (token.line or 0) > self.last_error_line and \
-                _restart_after_broken(error, self.last_error_line):
+                _restart_after_broken(error, self.last_error_line, self.text):
             return True
         # Until the parser consumes a token past the last error, it is still lost in that
         # fault: later complaints are its echoes, not new mistakes.
         if not self.diagnostics or _consumed_since(error, self.last_error_line):
-            unfinished = self._unfinished(error)
+            unfinished = self._dangling(error) or self._unfinished(error)
             if unfinished is not None:  # reported where the statement stopped, and resumed
                 self.report(unfinished)
-                if _restart_after_broken(error, unfinished.span.line):
+                if _restart_after_broken(error, unfinished.span.line, self.text):
                     return True
             else:
                 self.report(_token_diagnostic(self.file, error, self.lines))
         if token.type == "RBRACE" or (token.type in SYNC_TOKENS and self._starts_line(token)):
             _resync(error, token)
         return True  # the token is dropped unless _resync fed it
+
+    def _dangling(self, error: UnexpectedToken) -> Diagnostic | None:
+        """`audience a and` with the rest forgotten: a condition may go on over lines, so the
+        next line's statement (`send email ...`) was read as the rest of it and fails there.
+        The mistake is the operator ending the line above."""
+        line = error.token.line or 0
+        words = self.lines[line - 1].split() if 0 < line <= len(self.lines) else []
+        if not words or words[0] not in _keywords():
+            return None
+        before = line - 1
+        while before > 0 and self.lines[before - 1].split("#")[0].strip() == "":
+            before -= 1
+        found = _DANGLING.search(self.lines[before - 1].split("#")[0]) if before else None
+        if found is None:
+            return None
+        word = found.group(1)
+        return Diagnostic(
+            code="E001", file=self.file,
+            span=Span(line=before, col=found.start(1) + 1, end_line=before,
+                      end_col=found.end(1) + 1),
+            message=f"the condition ends with '{word}'; expected a condition after it.",
+            hint=f"finish the condition after '{word}' (it may go on on the next line), or "
+                 f"remove the '{word}'; line {line} starts a new statement ('{words[0]}').")
 
     def _unfinished(self, error: UnexpectedToken) -> Diagnostic | None:
         """`when event x where` with the condition forgotten: the parser read the next line's
@@ -172,7 +201,7 @@ def _consumed_since(error: UnexpectedToken, line: int) -> bool:
     return False
 
 
-def _restart_after_broken(error: UnexpectedToken, line: int) -> bool:
+def _restart_after_broken(error: UnexpectedToken, line: int, text: str) -> bool:
     """Drop the statement still open since the error on `line` and read the later tokens it
     swallowed again, as the start of a new statement; False (nothing changed) if that fails."""
     ip = error.interactive_parser
@@ -184,7 +213,11 @@ def _restart_after_broken(error: UnexpectedToken, line: int) -> bool:
     if start is None or _start_line(values[start]) > line:
         return False
     later = [v for v in values[start:] if _start_line(v) > line]
-    if not later or not all(isinstance(v, Token) for v in later):
+    if any(not isinstance(v, Token) and _end_line(v) > line for v in values[start:]):
+        # A tree (`send` read as a name) holds some of the words: lex them again, and keep
+        # the statements before the broken line that the tree holds too.
+        later = _relexed(error, _start_position(values[start]), line, text)
+    if not later:
         return False
     saved = (list(state.state_stack), list(values))
     del state.state_stack[start + 1:]
@@ -197,6 +230,31 @@ def _restart_after_broken(error: UnexpectedToken, line: int) -> bool:
         state.state_stack[:], values[:] = saved
         return False
     return True
+
+
+def _relexed(error: UnexpectedToken, begin: tuple[int, int], broken: int,
+             text: str) -> list[Token]:
+    """The tokens from `begin` to the error's token but those of the `broken` line, lexed
+    again from the source (the parser's stack holds some of them only inside trees)."""
+    end = (error.token.line or 0, error.token.column or 0)
+    try:
+        return [tok for tok in build_parser().lex(text)
+                if tok.line != broken and begin <= _position(tok) < end]
+    except UnexpectedInput:
+        return []
+
+
+def _position(token: Token) -> tuple[int, int]:
+    return token.line or 0, token.column or 0
+
+
+def _start_position(value: object) -> tuple[int, int]:
+    if isinstance(value, Token):
+        return _position(value)
+    meta = getattr(value, "meta", None)
+    if meta is None or getattr(meta, "empty", True):
+        return 0, 0
+    return int(meta.line), int(meta.column)
 
 
 def _as_keyword(token: Token, accepts: set[str]) -> Token:
@@ -305,6 +363,31 @@ def _number_not_duration(error: UnexpectedToken, lines: list[str]) -> str | None
     return match.group(0) if match and not match.group(0).isdigit() else None
 
 
+def _two_events(error: UnexpectedToken, lines: list[str]) -> tuple[str, str] | None:
+    """`exit when event a or b`: a trigger, exit or wait names one event; say how to write
+    two (one line each) instead of what the parser expected after the first."""
+    line = error.token.line or 0
+    if not 0 < line <= len(lines):
+        return None
+    found = _TWO_EVENTS.search(lines[line - 1])
+    if found is None or (error.token.column or 0) - 1 < found.start("op"):
+        return None
+    lead = " ".join(found.group("lead").split())
+    a, op, b = found.group("a"), found.group("op"), found.group("b")
+    message = (f"'{lead} event' names one event, so '{a} {op} {b}' cannot be written "
+               "here.")
+    if lead.startswith("wait for"):
+        return message, ("wait for one event, and handle the other with an exit or a branch; "
+                         "or send both as one event with a property that tells them apart.")
+    return message, (f"write one line for each: '{lead} event {a}' and '{lead} event {b}' "
+                     "(a playbook may have several of them).")
+
+
+_TWO_EVENTS = re.compile(
+    r"(?P<lead>\b(?:exit\s+when|when|wait\s+for))\s+event\s+(?P<a>\w+)\s*"
+    r"(?P<op>\bor\b|\band\b|,)\s*(?P<b>\w+)")
+
+
 def _twelve_hour(error: UnexpectedCharacters, lines: list[str]) -> str | None:
     """`9am`, `9:30 pm` where a clock time goes."""
     if "CLOCK" not in (error.allowed or set()) or not 0 < error.line <= len(lines):
@@ -373,6 +456,8 @@ def _token_diagnostic(file: str, error: UnexpectedToken,
     if (bad := _number_not_duration(error, lines or [])) is not None:
         return Diagnostic(code="E001", file=file, span=span,
                           message=f"'{bad}' is not a duration.", hint=DURATION_HINT)
+    if (two := _two_events(error, lines or [])) is not None:
+        return Diagnostic(code="E001", file=file, span=span, message=two[0], hint=two[1])
     forms = _statement_hint(lines or [], span.line)
     return Diagnostic(
         code="E001", file=file, span=span,

@@ -106,9 +106,11 @@ def _one_project(names: list[str], ref: str, prefix: str) -> None:
                        prefix or "."))
     if inner and f"{prefix + '/' if prefix else ''}{CONFIG}" not in names:
         listed = ", ".join(inner[:5]) + (", ..." if len(inner) > 5 else "")
-        raise SourceError(f"the folder '{prefix or '.'}' holds several projects at '{ref}' "
-                          f"({listed}: each has a {CONFIG}); compare one at a time with "
-                          f"--project {inner[0]}.")
+        held = (f"holds the project '{inner[0]}' (its {CONFIG} is there)" if len(inner) == 1
+                else f"holds several projects ({listed}: each has a {CONFIG})")
+        raise SourceError(f"the folder '{prefix or '.'}' is not a project at '{ref}': it "
+                          f"{held}; name the project with --project {inner[0]}, or pass its "
+                          f"folder as the other side (cadenza diff {ref} {inner[0]}).")
 
 
 def _blobs(top: Path, commit: str, names: list[str]) -> list[bytes]:

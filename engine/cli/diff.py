@@ -32,7 +32,8 @@ def _load(side: Side, which: str) -> m.Project | None:
     shown = [dataclasses.replace(d, file=side.label(d.file)) for d in loaded.diagnostics]
     print_diagnostics(shown, {side.label(k): v for k, v in loaded.sources.items()})
     errors = len(loaded.errors())
-    named = which if side.given == which else f"{which} '{side.given}'"  # not "HEAD 'HEAD'"
+    # "the HEAD side ('.')": the user's git ref HEAD may be the BASE side.
+    named = which if side.given == which else f"the {which} side ('{side.given}')"
     click.echo(f"error: {named} does not compile ({errors} "
                f"error{'s' if errors != 1 else ''} above); fix them there, or compare "
                "against a version where the project compiles.", err=True)
@@ -110,12 +111,23 @@ def _emit(diff: ProjectDiff, base: m.Project, head: m.Project, opts: Options) ->
     return 0
 
 
+def _other_dir(given: str) -> Path | None:
+    """`cadenza diff HEAD shop` from a folder that is not a project itself: the project is
+    'shop' at HEAD too, without --project."""
+    cwd = Path.cwd().resolve()
+    path = (cwd / given).resolve()
+    if (cwd / "cadenza.toml").is_file() or path == cwd or not path.is_relative_to(cwd):
+        return None
+    return path.relative_to(cwd) if (path / "cadenza.toml").is_file() else None
+
+
 def run(base_ref: str, head_ref: str, project: Path | None, opts: Options,
         exit_code: bool) -> int:
     sides: list[Side] = []
     try:
         for given in (base_ref, head_ref):
-            sides.append(open_side(given, Path.cwd(), project))
+            sides.append(open_side(given, Path.cwd(), project or _other_dir(
+                base_ref if given == head_ref else head_ref)))
         base, head = _load(sides[0], "BASE"), _load(sides[1], "HEAD")
         if base is None or head is None:
             return 1

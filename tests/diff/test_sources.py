@@ -108,8 +108,8 @@ def test_base_that_does_not_compile(repo: Path) -> None:
     assert code == 1
     assert "broken:shop/cart_recovery.play:" in text
     assert "unknown step 'sms_nudg'" in text
-    assert ("error: BASE 'broken' does not compile (2 errors above); fix them there, or compare "
-            "against a version where the project compiles.") in text
+    assert ("error: the BASE side ('broken') does not compile (2 errors above); fix them "
+            "there, or compare against a version where the project compiles.") in text
 
 
 def test_head_directory_that_does_not_compile(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_head_directory_that_does_not_compile(tmp_path: Path) -> None:
     (tmp_path / "head" / PLAY).write_text("playbook p {\n  goto nowhere\n}\n", "utf-8")
     code, text = diff(tmp_path, "base", "head")
     assert code == 1
-    assert "error: HEAD 'head' does not compile" in text
+    assert "error: the HEAD side ('head') does not compile" in text
 
 
 def test_events_need_customers(tmp_path: Path) -> None:
@@ -144,7 +144,26 @@ def test_a_folder_of_several_projects_is_not_one(repo: Path) -> None:
     git(repo, "commit", "-q", "-m", "two projects")
     code, text = diff(repo, "HEAD", "HEAD")
     assert code == 2
-    assert text == ("error: the folder '.' holds several projects at 'HEAD' (outlet, shop: "
-                    "each has a cadenza.toml); compare one at a time with --project outlet.\n")
+    assert text == ("error: the folder '.' is not a project at 'HEAD': it holds several "
+                    "projects (outlet, shop: each has a cadenza.toml); name the project with "
+                    "--project outlet, or pass its folder as the other side (cadenza diff HEAD "
+                    "outlet).\n")
     code, text = diff(repo, "HEAD", "HEAD", "--project", "shop")
     assert code == 0, text
+
+
+def test_a_ref_beside_a_project_folder_reads_that_folder_at_the_ref(repo: Path) -> None:
+    """From the repository top, `cadenza diff HEAD shop` compares shop at HEAD with the shop
+    folder (it said the top "holds several projects" for one, and its advice failed again);
+    the same with one project and `.` says which project to name."""
+    (repo / "shop" / "cadenza.toml").write_text('[project]\nname = "shop"\n', "utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a project folder")
+    code, text = diff(repo, "HEAD", "shop")
+    assert code == 0, text
+    assert text.startswith("cadenza diff HEAD -> shop\n")
+    code, text = diff(repo, "HEAD", ".")
+    assert code == 2
+    assert text == ("error: the folder '.' is not a project at 'HEAD': it holds the project "
+                    "'shop' (its cadenza.toml is there); name the project with --project shop, "
+                    "or pass its folder as the other side (cadenza diff HEAD shop).\n")

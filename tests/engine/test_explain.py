@@ -161,6 +161,9 @@ def test_unknown_customer(store: Path) -> None:
                              "did you mean 'c001'?\n")
     result = _invoke("explain", "--db", str(store), "--customer", "zzz")
     assert result.output == f"error: no customer 'zzz' in the store at {store}.\n"
+    result = _invoke("explain", "--db", str(store), "--customer", "C001")
+    assert result.output == (f"error: no customer 'C001' in the store at {store} — "
+                             "did you mean 'c001'?\n")  # the case, too short for similarity
 
 
 def test_missing_store(tmp_path: Path) -> None:
@@ -250,3 +253,46 @@ def test_a_live_store_knows_the_project_zone_too(tmp_path: Path) -> None:
     body = json.loads(result.output)
     assert (body["zone"], body["zone_note"]) == (
         "America/New_York", "the customer has no zone: the project's is used")
+
+
+MISSED_PROJECT = {
+    "cadenza.toml": '[project]\nname = "m"\ntimezone = "UTC"\n',
+    "schema.play": "schema {\n  customer { opted: bool }\n  event order { v: number }\n}\n",
+    "p.play": "playbook second_order {\n  when event order where count(order in last 60d) == 2\n"
+              "  audience opted\n  send email text \"Thanks\" subject \"Hi\"\n}\n",
+    "customers.csv": "id,email,timezone,opted\na,a@example.com,UTC,false\n"
+                     "b,b@example.com,UTC,true\nc,c@example.com,UTC,true\n",
+    "events.jsonl": "".join(
+        f'{{"customer_id": "{cid}", "event": "order", "timestamp": "2026-03-0{day}T10:00:00Z",'
+        f' "properties": {{"v": 1}}}}\n' for cid, day in
+        (("a", 2), ("a", 3), ("b", 2), ("c", 2), ("c", 3), ("c", 4))),
+}
+
+
+def test_a_customer_who_never_entered_is_told_why(tmp_path: Path) -> None:
+    """"Why didn't this customer get it?": each event that could have started the playbook is
+    listed with the reason it did not (the entry's condition, the audience); a customer who
+    entered has no such list for that playbook."""
+    for name, text in MISSED_PROJECT.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    db = tmp_path / "s.db"
+    result = _invoke("simulate", str(tmp_path), "--customers", str(tmp_path / "customers.csv"),
+                     "--events", str(tmp_path / "events.jsonl"), "--start",
+                     "2026-03-01T00:00:00Z", "--days", "10", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    a = _invoke("explain", "--db", str(db), "--customer", "a").output
+    assert a.splitlines()[1:] == [
+        "no journeys: this customer never entered a playbook in this store.", "",
+        "not entered (events that could have started a playbook, and why not):",
+        "  2026-03-02T10:00Z (Mon 10:00 UTC)  event order → second_order: the entry's "
+        "condition was false (where count(order in last 60d) == 2)",
+        "  2026-03-03T10:00Z (Tue 10:00 UTC)  event order → second_order: the audience was "
+        "false (audience opted)"]
+    b = json.loads(_invoke("explain", "--db", str(db), "--customer", "b", "--format",
+                           "json").output)
+    assert [(x["playbook"], x["at"]["utc"], x["why"]) for x in b["not_entered"]] == [
+        ("second_order", "2026-03-02T10:00:00Z",
+         "the entry's condition was false (where count(order in last 60d) == 2)")]
+    c = _invoke("explain", "--db", str(db), "--customer", "c").output
+    assert "not entered" not in c
+    assert "second_order v1" in c

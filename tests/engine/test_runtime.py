@@ -340,3 +340,25 @@ def test_when_every_customer_fails_nothing_is_set_aside(tmp_path: Path, store_ur
               ("b", "cart_abandoned", "2026-03-03T10:00Z", {}))
     assert h.enrollments() == []
     assert not any(r.processed for r in h.rows(t.events))
+
+
+THIRD_ORDER = """\
+playbook referral {
+  when event order_completed where count(order_completed in last 60d) == 3
+  send email "hello"
+}
+"""
+
+
+def test_aggregate_in_a_trigger_sees_the_events_up_to_its_own(tmp_path: Path,
+                                                              store_url: str) -> None:
+    """A third and a fourth order stored in the same second: the third's `where` counts three
+    (itself and the two before), not the fourth that came after it, so the customer enters."""
+    h = _h(tmp_path, store_url, THIRD_ORDER)
+    h.customers({"id": "a"}, {"id": "b"})
+    h.run("2026-03-13T00:00Z",
+          *[(cid, "order_completed", at, {"order_value": 20}) for cid in ("a", "b")
+            for at in ("2026-03-02T12:00Z", "2026-03-10T12:00Z", "2026-03-12T12:00Z")],
+          ("a", "order_completed", "2026-03-12T12:00Z", {"order_value": 20}))
+    assert h.sends() == [("a", "email", "hello", "2026-03-12T12:00Z"),
+                         ("b", "email", "hello", "2026-03-12T12:00Z")]

@@ -143,6 +143,18 @@ def test_text_report_counts_skipped_rows(tmp_path: Path) -> None:
                              '"properties": {...}}.\n')
 
 
+def test_a_run_without_sends_says_so_in_one_line(tmp_path: Path) -> None:
+    """No sends: one line, not an empty table whose title wrapped a word per line."""
+    people = tmp_path / "customers.jsonl"
+    people.write_text(CUSTOMER, encoding="utf-8")
+    history = tmp_path / "events.jsonl"
+    history.write_text("", encoding="utf-8")
+    result = _simulate(tmp_path, str(CART), "--customers", str(people), "--events",
+                       str(history), "--start", "2026-03-01T00:00:00Z", "--days", "3")
+    assert result.exit_code == 0, result.stderr
+    assert "Sends per channel per day (UTC): none" in result.stdout.splitlines()
+
+
 def test_unknown_playbook_suggests() -> None:
     """A PLAYBOOK argument that names no playbook exits 1 with a did-you-mean."""
     result = _invoke("simulate", str(CART), "cart_recovry")

@@ -73,3 +73,39 @@ def test_zoneless_time_is_in_the_customers_zone(tmp_path: Path) -> None:
     result = _invoke("test", str(project), "-k", "reminder after an hour")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-1] == "1 passed, 0 failed"
+
+
+RENEWAL = """\
+schema {
+  customer { plan_renews_at: timestamp }
+}
+segment renewal_due = plan_renews_at is set and plan_renews_at <= 30d from now
+playbook renewal {
+  when enters segment renewal_due
+  send email text "Renews soon" subject "Renewal"
+}
+"""
+
+
+@pytest.mark.parametrize("start", ["", "  start 2026-03-25T00:00Z\n"], ids=["no-start", "start"])
+def test_already_in_the_watched_segment_is_noted(tmp_path: Path, start: str) -> None:
+    """A `when enters segment` test whose customer was in the segment when the test began
+    fails with a note saying why nothing started and what to change; with a `start` before
+    the customer joins, the same test passes."""
+    (tmp_path / "cadenza.toml").write_text('[project]\nname = "r"\n', encoding="utf-8")
+    (tmp_path / "renewal.play").write_text(RENEWAL, encoding="utf-8")
+    (tmp_path / "tests.play").write_text(
+        'test "thirty days before" {\n  playbook renewal\n'
+        '  customer { id = "t-1", email = "a@example.com", '
+        "plan_renews_at = 2026-04-30T12:00 }\n"
+        f"{start}  expect email at 2026-03-31T12:00Z\n}}\n", encoding="utf-8")
+    result = _invoke("test", str(tmp_path))
+    if start:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 1
+    assert ("note: the customer was already in segment 'renewal_due' when the test began "
+            "(2026-03-31T12:00Z, its earliest event or expected send, as a test without "
+            "`start` does); `when enters segment` enrols only customers who join the segment "
+            "later, so nothing started. Put `start` before the customer joins the segment, or "
+            "use `when in segment` to enrol those already in it.") in result.output

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cadenza.engine.dataload import BadValueError, coerce
 from cadenza.engine.timing import (
     is_allowed,
     local_iso,
@@ -17,7 +18,7 @@ from cadenza.engine.timing import (
     next_local_time,
     parse_timestamp,
 )
-from cadenza.playbooks.model import QuietHours, SendWindow
+from cadenza.playbooks.model import AttrType, QuietHours, SendWindow
 
 NY, LONDON = "America/New_York", "Europe/London"
 NIGHT = QuietHours(start_min=21 * 60, end_min=8 * 60)
@@ -375,6 +376,14 @@ def test_timestamp_without_zone_is_an_error() -> None:
         parse_timestamp("2026-03-07T10:00")
     assert str(info.value) == ("The timestamp '2026-03-07T10:00' has no time zone: add 'Z' "
                                "for UTC or an offset such as '+01:00'.")
+
+
+def test_a_timestamp_attribute_without_zone_reads_as_one_sentence() -> None:
+    """In a data file's warning the reason follows the attribute's name mid-sentence."""
+    with pytest.raises(BadValueError) as info:
+        coerce("2026-03-07T10:00", AttrType(type="timestamp"), "plan_renews_at")
+    assert str(info.value) == ("'plan_renews_at': the timestamp '2026-03-07T10:00' has no time "
+                               "zone: add 'Z' for UTC or an offset such as '+01:00'.")
 
 
 def test_timestamp_that_is_not_iso_is_an_error() -> None:

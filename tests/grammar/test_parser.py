@@ -226,3 +226,46 @@ def test_an_unfinished_line_is_reported_where_it_stops(line: str, col: int,
     [pb] = [i for i in doc.items if isinstance(i, ast.Playbook)]
     assert [type(m.step).__name__ for m in pb.members if isinstance(m, ast.StepItem)] == [
         "Wait", "End"]
+
+
+@pytest.mark.parametrize("word", ["and", "or", "not"])
+def test_a_condition_ending_with_an_operator_is_reported_on_its_line(word: str) -> None:
+    """`audience email_opt_in and` with the rest forgotten: the next line's `send email` was
+    read as the rest of the condition, the error fell on the correct `send` line ("expected
+    ':'") and the playbook was said to have no steps. Now the operator is named on its own
+    line, and the entry before it and the step after it both survive."""
+    doc, diagnostics = parse_text(
+        f"playbook p {{\n  when event x\n  audience a {word}\n  send email \"t\"\n}}\n", "p.play")
+    assert [(d.span.line, d.span.col, d.message) for d in diagnostics] == [
+        (3, 14, f"the condition ends with '{word}'; expected a condition after it.")]
+    assert diagnostics[0].hint == (
+        f"finish the condition after '{word}' (it may go on on the next line), or remove the "
+        f"'{word}'; line 4 starts a new statement ('send').")
+    assert doc is not None
+    [pb] = [i for i in doc.items if isinstance(i, ast.Playbook)]
+    kinds = [type(m).__name__ for m in pb.members]
+    assert kinds[0] == "Entry"
+    assert kinds[-1] == "StepItem"
+
+
+def test_a_condition_may_still_go_on_over_lines() -> None:
+    """A trailing `and` followed by the rest of the condition is not an error."""
+    _, diagnostics = parse_text("playbook p {\n  when event x\n  audience a and\n    b\n"
+                                "  send email \"t\"\n}\n", "p.play")
+    assert diagnostics == []
+
+
+@pytest.mark.parametrize(("line", "hint"), [
+    ("  exit when event a or b", "write one line for each: 'exit when event a' and "
+     "'exit when event b' (a playbook may have several of them)."),
+    ("  when event a, b", "write one line for each: 'when event a' and 'when event b' "
+     "(a playbook may have several of them)."),
+])
+def test_two_events_in_one_trigger_or_exit_say_how_to_write_them(line: str, hint: str) -> None:
+    """`exit when event a or b` used to say "expected ':'"; now it says one event per line."""
+    _, diagnostics = parse_text(f"playbook p {{\n  when api\n{line}\n  end\n}}\n", "p.play")
+    [d] = diagnostics
+    lead = line.split(" event", maxsplit=1)[0].strip()
+    assert d.span.line == 3
+    assert d.message.startswith(f"'{lead} event' names one event, so 'a ")
+    assert d.hint == hint
