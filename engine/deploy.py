@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from cadenza.engine.db import DEPLOY_LOCK, one_at_a_time
 from cadenza.engine.store import OPEN, Store, record_project, version_id
 from cadenza.playbooks import model as m
 from cadenza.playbooks.describe import step as describe_step
+from cadenza.playbooks.diff_match import match_steps
 
 
 def source_hash(root: Path, files: list[str]) -> str:
@@ -150,18 +152,35 @@ def _changed(old: m.Playbook | None, new: m.Playbook | None, sid: str) -> StepCh
         f"{k} {json.dumps(da[k])} -> {json.dumps(db[k])}" for k in fields))
 
 
+def migrate_target(old: m.Playbook | None, new: m.Playbook, node: str,
+                   pairs: Mapping[str, str] | None = None) -> str | None:
+    """Where `on change migrate` moves a customer at `node` of `old`: the step the map names,
+    else the same step in `new` — the same as `diff` matches it, not merely a step that now
+    has its name (remove `wait 6d`, and the unlabelled step after it takes its generated name
+    `start.2`); None: drained. `pairs`: `match_steps(old, new)`, when the caller has it."""
+    mapped = new.change.mapping.get(node)
+    if mapped is not None:
+        return mapped
+    if old is None:  # the version's graph is unknown: only the name can tell
+        return node if any(s.id == node for s in new.steps) else None
+    matched = (pairs if pairs is not None else match_steps(old, new)).get(node)
+    return node if matched == node else None
+
+
 def _fates(change: PlaybookChange, new: m.Playbook | None, flight: Counter[tuple[int, str]],
-           versions: dict[int, int]) -> None:
+           versions: dict[int, int], graphs: Mapping[int, m.Playbook]) -> None:
     """Decide, per (version, step) in flight, what the policy does, and count it."""
-    new_ids = {s.id for s in new.steps} if new else set()
+    pairs: dict[int, dict[str, str]] = {}
     for (vid, node), n in flight.items():
         change.in_flight += n
         if change.policy == "pin":
             change.kept += n
             fate = f"kept on version {versions.get(vid, vid)}"
         elif change.policy == "migrate" and new is not None:
-            target = (new.change.mapping.get(node)
-                      or (node if node in new_ids else None))
+            old = graphs.get(vid)
+            if old is not None and vid not in pairs:
+                pairs[vid] = match_steps(old, new)
+            target = migrate_target(old, new, node, pairs.get(vid))
             change.moves[(vid, node)] = target
             if target is None:
                 change.drained += n
@@ -216,8 +235,18 @@ def _change(conn: Connection, name: str, old: m.Playbook | None, new: m.Playbook
     change = PlaybookChange(mark, name, numbers.get(old_vid) if old_vid else None, policy,
                             steps=_step_changes(old, new))
     if old is not None:
-        _fates(change, new, _in_flight(conn, name), numbers)
+        flight = _in_flight(conn, name)
+        _fates(change, new, flight, numbers, version_graphs(conn, {v for v, _ in flight}))
     return change
+
+
+def version_graphs(conn: Connection, ids: set[int]) -> dict[int, m.Playbook]:
+    """The compiled graph of each playbook version in `ids`."""
+    if not ids:
+        return {}
+    v = t.playbook_versions
+    return {int(r.id): m.Playbook.model_validate(r.graph) for r in conn.execute(
+        select(v.c.id, v.c.graph).where(v.c.id.in_(sorted(ids))))}
 
 
 def apply(store: Store, project: m.Project, digest: str, now: int,

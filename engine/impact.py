@@ -2,8 +2,9 @@
 
 In flight: each open enrollment of a changed or removed playbook meets HEAD's change policy
 exactly as `cadenza apply` would apply it (engine/deploy.py): `pin` keeps it on its version,
-`migrate` moves it to the mapped step (a step of the same name maps to itself, anything else is
-drained), `drain` ends it; a removed playbook keeps pinned customers and drains the others.
+`migrate` moves it to the mapped step (a step that `diff` matches to itself maps to itself; a
+name another step took over does not; anything else is drained), `drain` ends it; a removed
+playbook keeps pinned customers and drains the others.
 A step the diff matched as renamed but the migrate map leaves out is flagged: apply drains
 those customers although the step lives on under its new name.
 
@@ -22,6 +23,7 @@ from sqlalchemy import Connection, func, select
 
 from cadenza.engine import schema as t
 from cadenza.engine.dataload import load_data
+from cadenza.engine.deploy import migrate_target, version_graphs
 from cadenza.engine.report import Report, build_report
 from cadenza.engine.simulate import Simulation, default_span
 from cadenza.engine.store import OPEN, Store
@@ -57,13 +59,13 @@ def _open(conn: Connection, playbook: str) -> list[tuple[int, str, int]]:
     return sorted((int(v), n or "", int(c)) for v, n, c in rows)
 
 
-def _fate(p: PlaybookDiff, new: m.Playbook | None, node: str, version: int) -> str:
+def _fate(p: PlaybookDiff, new: m.Playbook | None, old: m.Playbook | None, node: str,
+          version: int) -> str:
     mode = "pin" if p.policy == "pin" else new.change.mode if new is not None else "drain"
     if mode == "pin":
         return f"kept on version {version}"
     if mode == "migrate" and new is not None:
-        target = new.change.mapping.get(node) or (
-            node if any(s.id == node for s in new.steps) else None)
+        target = migrate_target(old, new, node)  # as `apply` decides it
         if target is not None:
             return f"migrated to {target}"
     return "drained"
@@ -86,9 +88,11 @@ def playbook_impact(conn: Connection, p: PlaybookDiff, new: m.Playbook | None,
     touched = {x.base_name for x in p.steps() if x.mark != "+"}
     fates: Counter[str] = Counter()
     rows = []
-    for vid, node, count in _open(conn, p.name):
+    flight = _open(conn, p.name)
+    graphs = version_graphs(conn, {vid for vid, _, _ in flight})
+    for vid, node, count in flight:
         version = numbers.get(vid, vid)
-        fate = _fate(p, new, node, version)
+        fate = _fate(p, new, graphs.get(vid), node, version)
         fates[fate.split(" ", 1)[0]] += count
         if node in touched or p.mark == "-":
             rows.append(StepImpact(node, version, count, fate, _flag(p, node, fate)))

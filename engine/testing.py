@@ -20,6 +20,8 @@ from cadenza.engine import schema as t
 from cadenza.engine.dataload import BadValueError, coerce
 from cadenza.engine.db import open_engine, sqlite_url
 from cadenza.engine.dispatch import Dispatcher
+from cadenza.engine.explain_missed import missed
+from cadenza.engine.machine import UNTIL
 from cadenza.engine.runtime import Runtime
 from cadenza.engine.schedules import trigger_segments
 from cadenza.engine.segments import matching_ids
@@ -44,7 +46,8 @@ class Sent:
 class Outcome:
     test: m.PlaybookTest
     sent: list[Sent]
-    suppressed: list[tuple[int, str, str, str]] = field(default_factory=list)
+    # (at, step, reason, action, released): released is when a deferral let it go, or None.
+    suppressed: list[tuple[int, str, str, str, int | None]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     # Why nothing may have started, shown under a failure (not a failure by itself).
     notes: list[str] = field(default_factory=list)
@@ -116,6 +119,7 @@ def run_test(project: m.Project, test: m.PlaybookTest) -> Outcome:
                events, start, end)
         outcome = _read(store, test, cid)
         outcome.notes += _already_in(store, scoped, test, cid, start)
+        outcome.notes += _not_entered(store, scoped, test, cid)
         store.engine.dispose()
     return outcome
 
@@ -144,6 +148,16 @@ def _already_in(store: Store, project: m.Project, test: m.PlaybookTest, cid: str
             "who join the segment later, so nothing started. Put `start` before the customer "
             "joins the segment, or use `when in segment` to enrol those already in it."
             for name in already]
+
+
+def _not_entered(store: Store, project: m.Project, test: m.PlaybookTest, cid: str) -> list[str]:
+    """Why the test's events started nothing, as `cadenza explain` says it."""
+    e = t.enrollments
+    with store.engine.connect() as conn:
+        entered = set(conn.execute(select(e.c.playbook).where(e.c.customer_id == cid)).scalars())
+        found = missed(conn, cid, entered, test.playbook, project.segments)
+    return [f"event {x.event} at {datetime.fromtimestamp(x.at, UTC):%Y-%m-%dT%H:%MZ} did "
+            f"not start '{x.playbook}': {x.why}" for x in found]
 
 
 def _props(project: m.Project, e: m.TestEvent) -> dict[str, object]:
@@ -178,9 +192,15 @@ def _read(store: Store, test: m.PlaybookTest, cid: str) -> Outcome:
                                              msg.c.created_at)
                                       .where(msg.c.customer_id == cid)
                                       .order_by(msg.c.created_at, msg.c.id))]
-        suppressed = [(r.at, r.node, r.reason, r.action) for r in conn.execute(
-            select(sup).where(sup.c.customer_id == cid).order_by(sup.c.at, sup.c.id))]
+        suppressed = [(r.at, r.node, r.reason, r.action, _released(r.detail))
+                      for r in conn.execute(select(sup).where(sup.c.customer_id == cid)
+                                            .order_by(sup.c.at, sup.c.id))]
     return Outcome(test=test, sent=sent, suppressed=suppressed)
+
+
+def _released(detail: str | None) -> int | None:
+    found = UNTIL.fullmatch(detail or "")
+    return int(found.group(1)) if found else None
 
 
 # ---------------------------------------------------------------------- failure messages
@@ -215,7 +235,9 @@ def describe_failure(outcome: Outcome, zone: str) -> str:
         lines.append(f"  {'  ' if ok else '✗ '} {left:{width}}{right}")
     if not test.expects and not outcome.sent:
         lines.append("     (nothing)")
-    for at, node, reason, action in outcome.suppressed:
-        lines.append(f"  note: at {_when(at, zone)} step '{node}' was {action} ({reason})")
+    for at, node, reason, action, released in outcome.suppressed:
+        until = "" if released is None else f" until {_when(released, zone)}"
+        lines.append(f"  note: at {_when(at, zone)} step '{node}' was {action}{until} "
+                     f"({reason})")
     lines += [f"  note: {note}" for note in outcome.notes]
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
+from cadenza.playbooks.localtime import resolve_local, wall_clock
 from cadenza.playbooks.model import QuietHours, SendWindow
 
 __all__ = [
@@ -87,39 +88,6 @@ def parse_timestamp(value: str | int | float) -> int:
 
 
 # ------------------------------------------------------------------ local clock <-> instants
-def _wall(t: int, tz: ZoneInfo) -> datetime:
-    """The local clock reading at instant `t`, as a naive datetime."""
-    return datetime.fromtimestamp(t, tz).replace(tzinfo=None)
-
-
-def _instants_at(wall: datetime, tz: ZoneInfo) -> list[int]:
-    """Every instant whose local clock reads `wall`: none in a gap, two in a repeated hour."""
-    found = {math.floor(wall.replace(tzinfo=tz, fold=fold).timestamp()) for fold in (0, 1)}
-    return sorted(u for u in found if _wall(u, tz) == wall)
-
-
-def resolve_local(wall: datetime, tz: ZoneInfo) -> int:
-    """The first instant at which the local clock reaches `wall` (a naive local datetime).
-
-    An existing time gives its (first) occurrence; a time inside a spring-forward gap gives the
-    instant the gap ends.
-    """
-    found = _instants_at(wall, tz)
-    if found:
-        return found[0]
-    # The two folds give instants on either side of the jump; the clock is monotonic between
-    # them, so bisect for the first instant whose reading is past `wall`.
-    guesses = [math.floor(wall.replace(tzinfo=tz, fold=f).timestamp()) for f in (0, 1)]
-    lo, hi = min(guesses), max(guesses)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if _wall(mid, tz) >= wall:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
 def _at(day: date, minutes: int) -> datetime:
     return datetime.combine(day, time()) + timedelta(minutes=minutes)
 
@@ -152,7 +120,7 @@ def next_local_time(t: int, zone: str, days: Sequence[int], minutes: int) -> int
     if not 0 <= minutes < DAY_MIN:
         raise ValueError(f"{minutes} minutes after midnight is not a time of day: use 0-1439.")
     # Start a day early: a fall-back at midnight can put yesterday's clock readings after `t`.
-    first = _wall(t, tz).date() - timedelta(days=1)
+    first = wall_clock(t, tz).date() - timedelta(days=1)
     for n in range(SEARCH_DAYS + 2):
         day = first + timedelta(days=n)
         if day.weekday() in days:
@@ -190,7 +158,7 @@ class _Rules:
             return False
         return all(_in_window(w, weekday, minute) for w in self.windows)
 
-    def allows_wall(self, wall: datetime) -> bool:
+    def allowswall_clock(self, wall: datetime) -> bool:
         return self.allows(wall.weekday(), wall.hour * 60 + wall.minute)
 
     @functools.cached_property
@@ -215,7 +183,7 @@ def _in_window(w: SendWindow, weekday: int, minute: int) -> bool:
 def is_allowed(t: int, zone: str, quiet: Sequence[QuietHours],
                windows: Sequence[SendWindow]) -> bool:
     """Whether instant `t` is outside every quiet-hours range and inside every send window."""
-    return _Rules(tuple(quiet), tuple(windows)).allows_wall(_wall(t, zone_info(zone)))
+    return _Rules(tuple(quiet), tuple(windows)).allowswall_clock(wall_clock(t, zone_info(zone)))
 
 
 def next_allowed(t: int, zone: str, quiet: Sequence[QuietHours],
@@ -228,7 +196,7 @@ def next_allowed(t: int, zone: str, quiet: Sequence[QuietHours],
     """
     tz = zone_info(zone)
     rules = _Rules(tuple(quiet), tuple(windows))
-    if rules.allows_wall(_wall(t, tz)):
+    if rules.allowswall_clock(wall_clock(t, tz)):
         return t
     for n in range(SEARCH_DAYS):
         found = _first_allowed(t + n * DAY_S, t + (n + 1) * DAY_S, tz, rules)
@@ -250,7 +218,7 @@ def _first_allowed(start: int, end: int, tz: ZoneInfo, rules: _Rules) -> int | N
         if found is not None:
             return found
         if change is not None:
-            if rules.allows_wall(_wall(change, tz)):
+            if rules.allowswall_clock(wall_clock(change, tz)):
                 return change
             lo = change
     return None

@@ -334,6 +334,10 @@ def _char_diagnostic(file: str, error: UnexpectedCharacters, lines: list[str]) -
             message="a string in single quotes: strings are written in double quotes.",
             hint='write "..." (a double quote inside one is \\"); single quotes are for '
                  "strings inside a Liquid template, such as {{ x | date: '%B %d' }}.")
+    if char in "*/%":
+        return Diagnostic(code="E001", file=file, span=span,
+                          message=f"'{char}': the language has no arithmetic.",
+                          hint=ARITHMETIC_HINT)
     shown = repr(char)[1:-1]
     expected = describe_expected(error.allowed or set())
     return Diagnostic(
@@ -361,6 +365,15 @@ def _number_not_duration(error: UnexpectedToken, lines: list[str]) -> str | None
         return None
     match = _NUMBER_WORD.match(lines[line - 1], (token.column or 1) - 1)
     return match.group(0) if match and not match.group(0).isdigit() else None
+
+
+def _number_follows(token: Token, lines: list[str]) -> bool:
+    """`event.old_price - 10`: a number with no unit after '+' or '-' (a duration has one)."""
+    line = token.line or 0
+    if not 0 < line <= len(lines):
+        return False
+    rest = lines[line - 1][(token.column or 1):]
+    return re.match(r"\s*\d+(?:\.\d+)?(?![\w.])", rest) is not None
 
 
 def _two_events(error: UnexpectedToken, lines: list[str]) -> tuple[str, str] | None:
@@ -399,6 +412,10 @@ def _twelve_hour(error: UnexpectedCharacters, lines: list[str]) -> str | None:
 _TWELVE_HOUR = re.compile(r"\d{1,2}(?::\d\d)?\s?[aApP]\.?[mM]\.?")
 # The whole would-be duration: `36h30` (not `36h`), `1.5d`, `3 months`, `2 weeks`.
 _NUMBER_WORD = re.compile(r"\d[\w.]*(?:\s[A-Za-z]+)?")
+ARITHMETIC_HINT = ("compute the number where the data comes from and send it as an attribute or "
+                   "an event property (drop_pct, days_left), then compare that: "
+                   "'where event.drop_pct >= 10'. Times move by durations: '30d ago' and '7d "
+                   "from now' in conditions, 'wait until renewal_date - 7d'.")
 DURATION_HINT = ("a duration is a whole number and a unit, with no space: 30m, 12h, 2w; "
                  "combine units for the parts (1d12h, not 1.5d); units are w (weeks), d (days), "
                  "h, m (minutes) and s; months and years vary in length, so write 30d or 365d.")
@@ -456,6 +473,10 @@ def _token_diagnostic(file: str, error: UnexpectedToken,
     if (bad := _number_not_duration(error, lines or [])) is not None:
         return Diagnostic(code="E001", file=file, span=span,
                           message=f"'{bad}' is not a duration.", hint=DURATION_HINT)
+    if token.type in ("MINUS", "PLUS") and _number_follows(token, lines or []):
+        return Diagnostic(code="E001", file=file, span=span,
+                          message=f"'{token}' before a plain number: the language has no "
+                                  "arithmetic.", hint=ARITHMETIC_HINT)
     if (two := _two_events(error, lines or [])) is not None:
         return Diagnostic(code="E001", file=file, span=span, message=two[0], hint=two[1])
     forms = _statement_hint(lines or [], span.line)

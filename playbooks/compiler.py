@@ -71,15 +71,17 @@ def _frameworks(docs: Sequence[ast.Document], rep: Reporter) -> dict[str, m.Fram
 def _defaults(docs: Sequence[ast.Document], schema: m.Schema, segments: frozenset[str],
               rep: Reporter) -> PolicyMap:
     merged: PolicyMap = {}
+    first: dict[object, tuple[str, Span]] = {}
     for file, block in _decls(docs, ast.Defaults):
         scope = Scope(schema=schema, segments=segments, file=file)
         for key, value in pol.collect(block.policies, scope, rep).items():
             if key in merged:
                 rep.error("E010", file, value[0].span,
                           "this default policy is declared twice for the same channel.",
-                          hint="keep one of the two declarations.")
+                          hint="keep one of the two declarations.", related=(first[key],))
                 continue
             merged[key] = value
+            first[key] = (file, value[0].span)
     return merged
 
 

@@ -177,11 +177,19 @@ def _customer_ref(p: ast.Path, name: str, scope: Scope, rep: Reporter) -> Typed:
     ref = m.Ref(scope="customer", name=name)
     t = scope.schema.customer.get(name)
     if t is None:
+        day = name.lower() in _DAY_WORDS  # `wait until monday` with the time forgotten
         rep.error("E015", scope.file, p.parts[-1].span,
                   f"unknown customer attribute '{name}'"
                   f"{did_you_mean(name, scope.schema.customer)}",
-                  hint="declare it in: schema { customer { NAME: TYPE } }")
+                  hint=(f"'{name}' is a day, not an attribute: a day needs a time after it, as "
+                        f"in 'wait until {name} 09:00'." if day else
+                        "declare it in: schema { customer { NAME: TYPE } }"))
     return ref, t
+
+
+_DAY_WORDS = frozenset({"monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                        "sunday", "mon", "tue", "wed", "thu", "fri", "sat", "sun", "weekdays",
+                        "weekends", "weekend", "weekday"})
 
 
 def _event_ref(p: ast.Path, name: str, scope: Scope, rep: Reporter) -> Typed:

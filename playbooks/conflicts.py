@@ -33,7 +33,8 @@ Where = tuple[str, Span]
 def find_conflicts(project: m.Project) -> list[Diagnostic]:
     """Every cross-playbook conflict of `project`, as warnings sorted by file and line."""
     playbooks = sorted(project.playbooks.values(), key=_order)
-    found = [*_policy_conflicts(playbooks, project), *_all_handoffs(playbooks, project)]
+    found = [*_policy_conflicts(playbooks, project), *_all_handoffs(playbooks, project),
+             *(d for pb in playbooks for d in _over_own_cap(pb))]
     return sorted(found, key=Diagnostic.sort_key)
 
 
@@ -215,6 +216,26 @@ def _cap_conflict(a: m.Playbook, b: m.Playbook, cap: m.Cap, count: _Counts,
         hint=f"the cap counts the {nouns} a customer gets from every playbook: raise it, send "
              f"fewer {nouns} within {_span(window)} in one of the playbooks, or keep the "
              "audiences apart (for example 'and not segment ...' in one of them).")
+
+
+def _over_own_cap(pb: m.Playbook) -> Iterator[Diagnostic]:
+    """W064: one journey of `pb` sends more within a cap's window than the cap allows, so
+    its own later sends wait (or are skipped); the pairs W060 looks at leave this out."""
+    for cap in pb.policies.caps:
+        most = most_sends(pb, cap.channel, cap.per_s, cap.count + 1)
+        if most <= cap.count:
+            continue
+        nouns = NOUNS[cap.channel][1]
+        fate = "skipped" if cap.action == "skip" else "deferred until the window has room"
+        yield Diagnostic(
+            code="W064", severity="warning", file=pb.file,
+            span=_first_send(pb, cap.channel)[1],
+            message=(f"playbook '{pb.name}' alone can send one customer more than "
+                     f"{cap.count} {nouns} within {_span(cap.per_s)}, so '{_cap_text(cap)}' "
+                     f"holds back its own sends: the ones past the cap are {fate}."),
+            related=tuple(_policy_at(pb, f"Cap:{cap.channel}")),
+            hint=(f"space the sends out (a longer wait between them), send fewer {nouns}, or "
+                  "raise the cap; if holding them back is intended, keep the warning."))
 
 
 def _cap_text(cap: m.Cap) -> str:

@@ -287,6 +287,14 @@ def _cron(t: ast.CronTrigger, file: str, proj: ProjectContext,
         rep.error("E021", file, t.expr.span, f"{t.expr.raw} is not a valid cron expression: "
                   f"{exc}.", hint='five fields: minute hour day month weekday, e.g. "0 9 * * 1".')
         return None
+    fields = t.expr.value.split()
+    if len(fields) == 5 and not fields[2].startswith("*") and not fields[4].startswith("*"):
+        rep.warning("W044", file, t.expr.span,
+                    f"{t.expr.raw} names both a day of the month ({fields[2]}) and a day of the "
+                    f"week ({fields[4]}): as in crontab, it fires on every day that matches "
+                    "either, not only on days that match both.",
+                    hint="keep one of the two ('*' in the other); for one date, name the day "
+                         "of the month and the month with '*' as the weekday.")
     return m.ScheduleEntry(cron=t.expr.value, zone=zone, text=f"cron {t.expr.raw}")
 
 

@@ -140,6 +140,23 @@ def _settings(root: Path) -> tuple[ProjectSettings, list[Diagnostic]]:
     return settings.model_copy(update={"name": settings.name or root.resolve().name}), []
 
 
+def _no_files(root: Path) -> Diagnostic:
+    """E051; for a folder that holds projects (each with a cadenza.toml), which to name."""
+    nested = [p.relative_to(root).as_posix() for p in _nested_roots(root)]
+    if not nested:
+        return Diagnostic(code="E051", file=str(root), span=Span.point(1, 1),
+                          message=f"no .play files were found in '{root}'.",
+                          hint="run 'cadenza init DIR' to start a project.")
+    listed = ", ".join(nested[:5]) + (", ..." if len(nested) > 5 else "")
+    return Diagnostic(
+        code="E051", file=str(root), span=Span.point(1, 1),
+        message=f"'{root}' is not a project: it has no .play files of its own, and holds "
+                f"the project{'s' if len(nested) > 1 else ''} {listed} "
+                f"({'each with its' if len(nested) > 1 else 'with its'} {CONFIG_FILE}).",
+        hint=f"name the project's folder instead: 'cadenza simulate {nested[0]}', "
+             f"'cadenza graph NAME --project {nested[0]}'.")
+
+
 def load_project(path: Path, buffers: Mapping[Path, str] | None = None) -> LoadedProject:
     """`buffers`: unsaved editor texts by resolved path, read instead of those files on disk."""
     with gc_paused():  # one pause for every file, the compiler and the checks
@@ -153,10 +170,7 @@ def _load_project(path: Path, buffers: Mapping[Path, str] | None) -> LoadedProje
     sources: dict[str, str] = {}
     files = play_files(root)
     if not files:
-        diagnostics.append(Diagnostic(
-            code="E051", file=str(root), span=Span.point(1, 1),
-            message=f"no .play files were found in '{root}'.",
-            hint="run 'cadenza init DIR' to start a project."))
+        diagnostics.append(_no_files(root))
     for file in files:
         text = buffers.get(file.resolve()) if buffers else None
         data = _read(file, diagnostics) if text is None else text.encode("utf-8")

@@ -210,7 +210,8 @@ def check_source(source: str, vars_: Vars, where: tuple[str, Span], origin: tupl
     for path in paths:
         gap = None if path in defaulted(source) else vars_.gap(path)
         if gap is not None:
-            fix = f'{{{{ {path} | default: "..." }}}}'
+            # Single quotes: pasted into an inline `text "..."`, double ones end the string.
+            fix = f"{{{{ {path} | default: '...' }}}}"
             rep.error("E038", where[0], where[1], f"{label} {gap}.",
                       hint=f"give it a default as its first filter ({fix}), or move that "
                            "entry to a playbook of its own.", related=related)

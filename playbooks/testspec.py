@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from cadenza.grammar import ast
-from cadenza.grammar.diagnostics import did_you_mean
+from cadenza.grammar.diagnostics import Span, did_you_mean
 from cadenza.playbooks import model as m
+from cadenza.playbooks.localtime import resolve_local
 from cadenza.playbooks.policies import CHANNELS, valid_zone
 from cadenza.playbooks.report import Reporter
 
@@ -18,10 +19,11 @@ TIMESTAMP_HINT = ("write a real date and time: 2026-03-07T10:00Z (UTC), 2026-03-
 
 
 def to_utc(raw: str, zone: str) -> datetime:
-    """ISO 8601 -> aware UTC; a time without an offset is read in `zone`."""
+    """ISO 8601 -> aware UTC; a time without an offset is read in `zone` as the engine reads
+    local times (a skipped time is the end of the gap; a repeated one, its first pass)."""
     dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=ZoneInfo(zone))
+        return datetime.fromtimestamp(resolve_local(dt, ZoneInfo(zone)), UTC)
     return dt.astimezone(UTC)
 
 
@@ -70,6 +72,7 @@ class _TestBuilder:
         self.until: datetime | None = None
         self.events: list[m.TestEvent] = []
         self.expects: list[m.Expectation] = []
+        self.named: list[tuple[str, str, Span]] = []  # (channel, template, where) expected
 
     def time(self, lit: ast.Literal) -> datetime:
         try:
@@ -168,6 +171,24 @@ class _TestBuilder:
             template = None
         at = None if x.at is None else self.time(x.at)
         self.expects.append(m.Expectation(channel=x.channel.name, template=template, at=at))
+        if template is not None and x.template is not None and x.channel.name != "task":
+            self.named.append((x.channel.name, template, x.template.span))
+
+    def check_templates(self, playbooks: dict[str, m.Playbook]) -> None:
+        """A template the playbook never sends on that channel: the test could never pass."""
+        pb = playbooks.get(self.playbook or "")
+        if pb is None:
+            return
+        for channel, template, span in self.named:
+            sent = {s.template for s in pb.steps
+                    if isinstance(s, m.SendStep) and s.channel == channel and s.template}
+            if template not in sent:
+                self.rep.error("E013", self.file, span,
+                               f"playbook '{pb.name}' never sends {channel} template "
+                               f"'{template}'{did_you_mean(template, sent)}",
+                               hint=f"its {channel} templates: "
+                                    f"{', '.join(sorted(sent)) or 'none (inline texts)'}; "
+                                    f"write 'expect {channel}' to accept any {channel}.")
 
     def build(self) -> m.PlaybookTest | None:
         if self.playbook is None:
@@ -189,6 +210,7 @@ def compile_test(decl: ast.TestDecl, file: str, schema: m.Schema, zone: str,
     # The customer's zone decides how zone-less times read, so take it first.
     for x in sorted(decl.lines, key=lambda x: not isinstance(x, ast.TestCustomer)):
         b.line(x, playbooks)
+    b.check_templates(playbooks)
     return b.build()
 
 

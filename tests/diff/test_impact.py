@@ -212,3 +212,48 @@ def test_a_store_path_that_is_not_there(tmp_path: Path) -> None:
     assert code == 1
     assert text.startswith(f"error: there is no store at {missing}: the file does not exist.")
     assert not missing.exists()
+
+
+UNLABELLED = """\
+playbook p {
+  when event clicked
+  POLICY
+  send email "hello"
+  wait 1d
+  send email "again"
+  wait 1d
+  send sms text "last"
+}
+"""
+
+
+def test_a_removed_wait_does_not_hand_its_generated_name_to_another_step(
+        tmp_path: Path, store_url: str) -> None:
+    """Removing the first `wait 1d` shifts the generated names: old `start.3` ("again", where
+    the customers go next) is `start.2` in HEAD, and HEAD's `start.3` is the second wait. The
+    customers were "migrated to start.3" by name — into the wait, skipping "again". Now the
+    step is matched as `diff` matches it: renamed, not mapped, so drained and flagged, both in
+    the diff and by `apply`."""
+    h = Harness(tmp_path, store_url, UNLABELLED.replace("POLICY", "on change pin"))
+    h.customers({"id": "a"})
+    apply(h.store, h.project, "v1", ts("2026-03-02T00:00Z"))
+    h.runtime = Runtime(project=h.project, store=h.store)
+    h.runtime.refresh()
+    h.run("2026-03-02T12:00Z", ("a", "clicked", "2026-03-02T10:00Z", {}))
+    head = tmp_path / "head"
+    shutil.copytree(tmp_path / "project", head)
+    policy = "on change migrate {\n    start.5 -> start.4\n  }"
+    (head / "main.play").write_text(
+        UNLABELLED.replace("POLICY", policy).replace("  wait 1d\n", "", 1), "utf-8")
+    code, text = run_diff(tmp_path, "project", "head", "--db", store_url, "--format", "json")
+    assert code == 0, text
+    [impact] = json.loads(text)["impact"]["in_flight"]
+    assert impact["steps"] == [{
+        "step": "start.3", "version": 1, "count": 1, "fate": "drained",
+        "flag": "step 'start.3' is now 'start.2' but 'on change migrate' does not map it, so "
+                "these customers are drained; add 'start.3 -> start.2' to the map to keep "
+                "them."}]
+    new = load_project(head).project
+    assert new is not None
+    apply(h.store, new, "v2", ts("2026-03-02T13:00Z"))
+    assert [(r.state, r.node) for r in h.rows(t.enrollments)] == [("exited", None)]

@@ -109,3 +109,37 @@ def test_already_in_the_watched_segment_is_noted(tmp_path: Path, start: str) -> 
             "`start` does); `when enters segment` enrols only customers who join the segment "
             "later, so nothing started. Put `start` before the customer joins the segment, or "
             "use `when in segment` to enrol those already in it.") in result.output
+
+
+def test_a_test_whose_event_started_nothing_says_why(tmp_path: Path) -> None:
+    """A customer outside the audience: the failure's "(nothing)" comes with the reason, as
+    `cadenza explain` gives it."""
+    (tmp_path / "cadenza.toml").write_text('[project]\nname = "n"\n', encoding="utf-8")
+    (tmp_path / "p.play").write_text(
+        "schema {\n  customer { opted: bool }\n  event delivered { v: number }\n}\n"
+        "playbook thanks {\n  when event delivered\n  audience opted\n"
+        '  send email text "Thanks" subject "Hi"\n}\n'
+        'test "opted out" {\n  playbook thanks\n'
+        '  customer { id = "t-1", email = "a@example.com", opted = false }\n'
+        "  event delivered at 2026-03-02T12:00Z { v = 1 }\n"
+        "  expect email at 2026-03-02T12:00Z\n}\n", encoding="utf-8")
+    result = _invoke("test", str(tmp_path))
+    assert result.exit_code == 1
+    assert ("  note: event delivered at 2026-03-02T12:00Z did not start 'thanks': the audience "
+            "was false (audience opted)") in result.output.splitlines()
+
+
+def test_a_deferral_note_says_until_when(tmp_path: Path) -> None:
+    """The docs' "reading a failure": the quiet-hours note gives the release time, as explain
+    does (it said only "was deferred (quiet_hours)")."""
+    project = tmp_path / "cart"
+    shutil.copytree(CART, project)
+    tests = project / "tests.play"
+    text = tests.read_text(encoding="utf-8")
+    right = 'expect email "cart-reminder" at 2026-03-08T12:00Z'
+    assert right in text
+    tests.write_text(text.replace(right, right.replace("12:00Z", "13:00Z")), encoding="utf-8")
+    result = _invoke("test", str(project), "-k", "quiet hours across midnight")
+    assert result.exit_code == 1
+    assert ("  note: at 2026-03-08T04:30Z (Sat 23:30 EST) step 'reminder' was deferred until "
+            "2026-03-08T12:00Z (Sun 08:00 EDT) (quiet_hours)") in result.output.splitlines()

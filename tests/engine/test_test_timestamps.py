@@ -103,12 +103,12 @@ def test_impossible_timestamps_are_diagnostics(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("local", "utc"), [
-    ("2026-03-08T02:30", "2026-03-08T07:30Z"),  # skipped by the clocks: the offset before
+    ("2026-03-08T02:30", "2026-03-08T07:00Z"),  # skipped by the clocks: the end of the gap
     ("2026-11-01T01:30", "2026-11-01T05:30Z"),  # passed twice: the first (EDT)
 ])
 def test_local_times_the_clocks_skip_or_repeat(tmp_path: Path, local: str, utc: str) -> None:
-    """As docs/language.md § Playbook tests says: a skipped local time is read with the offset
-    before the change, a repeated one as its first occurrence."""
+    """As docs/language.md § Playbook tests says: a skipped local time is read as the engine
+    reads one (03:00 EDT, where the gap ends), a repeated one as its first occurrence."""
     (tmp_path / "main.play").write_text(
         SCHEMA + 'playbook now {\n  when event booked\n  send email text "Hi" subject "Hi"\n}\n'
         f'test "dst" {{\n  playbook now\n  customer {{ id = "a", email = "a@example.com", '
@@ -117,3 +117,18 @@ def test_local_times_the_clocks_skip_or_repeat(tmp_path: Path, local: str, utc: 
     result = _invoke("test", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-1] == "1 passed, 0 failed"
+
+
+def test_a_wait_until_a_skipped_time_matches_the_same_time_in_a_test(tmp_path: Path) -> None:
+    """`wait until 02:30` on the night the clocks skip it sends at 03:00 EDT; the test that
+    expects it "at 2026-03-08T02:30" (local) reads that the same way, so it passes (it read
+    03:30 EDT before, and the most natural test of such a playbook failed)."""
+    (tmp_path / "main.play").write_text(
+        SCHEMA + 'playbook late {\n  when event booked\n  wait until 02:30\n'
+        '  send email text "Hi" subject "Hi"\n}\n'
+        'test "gap" {\n  playbook late\n  customer { id = "a", email = "a@example.com", '
+        'timezone = "America/New_York" }\n  event booked at 2026-03-07T23:00 '
+        "{ starts_at = 2026-12-01T00:00Z }\n  expect email at 2026-03-08T02:30\n}\n",
+        encoding="utf-8")
+    result = _invoke("test", str(tmp_path))
+    assert result.exit_code == 0, result.output

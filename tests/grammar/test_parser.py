@@ -269,3 +269,18 @@ def test_two_events_in_one_trigger_or_exit_say_how_to_write_them(line: str, hint
     assert d.span.line == 3
     assert d.message.startswith(f"'{lead} event' names one event, so 'a ")
     assert d.hint == hint
+
+
+@pytest.mark.parametrize(("expr", "message"), [
+    ("event.old_price * 0.9", "'*': the language has no arithmetic."),
+    ("event.old_price - 10", "'-' before a plain number: the language has no arithmetic."),
+])
+def test_arithmetic_is_named_with_the_workaround(expr: str, message: str) -> None:
+    """`*` offered '+'/'-' instead, and `- 10` got help about entry forms; both now say there
+    is no arithmetic and how to do without it."""
+    _, diagnostics = parse_text(f"playbook p {{\n  when event x where event.new_price <= {expr}"
+                                "\n  end\n}\n", "p.play")
+    [d] = diagnostics
+    assert d.message == message
+    assert d.hint.startswith("compute the number where the data comes from")
+

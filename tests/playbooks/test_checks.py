@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.playbooks.conftest import Make
@@ -196,7 +198,7 @@ def test_event_property_another_entry_lacks(make_project: Make, second: str,
     [d] = [d for d in loaded.diagnostics if d.code == "E038"]
     assert (d.span.line, d.message) == (4, GAP.format(entry))
     assert d.hint == ('give it a default as its first filter ({{ event.cart_value | '
-                      'default: "..." }}), or move that entry to a playbook of its own.')
+                      "default: '...' }}), or move that entry to a playbook of its own.")
     assert d.related == ()  # inline text: the step's own line is the place already
 
 
@@ -293,3 +295,45 @@ def test_an_unknown_liquid_filter_is_an_error(make_project: Make) -> None:
     assert [(d.code, d.span.line, d.message) for d in loaded.diagnostics] == [
         ("E037", 3, "the message uses the unknown filter 'upcas' — did you mean 'upcase'?"),
         ("E037", 3, "the subject uses the unknown filter 'nosuchfilter'.")]
+
+
+def test_a_day_without_its_time_is_not_called_an_attribute_to_declare(make_project: Make) -> None:
+    """`wait until monday` (the time forgotten) read 'monday' as an attribute and advised
+    declaring it; the hint now says a day needs a time."""
+    loaded = make_project(_pb('  wait until monday\n  send email "welcome"\n'))
+    [d] = [d for d in loaded.diagnostics if d.code == "E015"]
+    assert d.hint == ("'monday' is a day, not an attribute: a day needs a time after it, as in "
+                      "'wait until monday 09:00'.")
+
+
+def test_a_cron_with_a_day_of_month_and_a_weekday_warns_w044(make_project: Make) -> None:
+    """"0 8 27 11 5" meant Friday the 27th and fired on every Friday of November."""
+    loaded = make_project(_pb('  send email "welcome"\n', 'when cron "0 8 27 11 5" in "UTC"'))
+    [w] = [d for d in loaded.diagnostics if d.code == "W044"]
+    assert w.message == ('"0 8 27 11 5" names both a day of the month (27) and a day of the '
+                         "week (5): as in crontab, it fires on every day that matches either, "
+                         "not only on days that match both.")
+    loaded = make_project(_pb('  send email "welcome"\n', 'when cron "0 8 27 11 *" in "UTC"'))
+    assert [d for d in loaded.diagnostics if d.code == "W044"] == []
+
+
+def test_a_default_policy_declared_twice_points_at_the_first(make_project: Make) -> None:
+    """In a project of many files the other declaration had to be hunted for."""
+    loaded = make_project(_pb('  send email "welcome"\n') + "defaults {\n  cap email 3 per 7d\n}\n",
+                          extra={"b.play": "defaults {\n  cap email 1 per 1d\n}\n"})
+    [d] = [d for d in loaded.diagnostics if d.code == "E010"]
+    assert d.message == "this default policy is declared twice for the same channel."
+    assert (Path(d.file).name, d.span.line) == ("main.play", 7)  # files are read in name order
+    assert [(Path(f).name, s.line) for f, s in d.related] == [("b.play", 2)]
+
+
+def test_a_test_expecting_a_template_the_playbook_never_sends(make_project: Make) -> None:
+    """`expect email "welcom"` could never pass and showed only as a ✗ row at run time."""
+    test = ('test "t" {\n  playbook p\n  customer { email = "a@example.com" }\n'
+            '  event cart_abandoned at 2026-03-02T10:00Z { cart_value = 5 }\n'
+            '  expect email "welcom"\n}\n')
+    loaded = make_project(_pb('  send email "welcome"\n') + test)
+    [d] = [d for d in loaded.diagnostics if d.code == "E013"]
+    assert d.message == ("playbook 'p' never sends email template 'welcom' — did you mean "
+                         "'welcome'?")
+    assert d.hint == "its email templates: welcome; write 'expect email' to accept any email."

@@ -75,6 +75,23 @@ def test_sends_that_can_follow_at_once_do_add_up(make_project: Make) -> None:
     assert "together send up to 3 emails within 1d (2 and 1)" in w.message
 
 
+def test_one_playbook_over_its_own_cap_warns_w064(make_project: Make) -> None:
+    """Four emails a day apart under a 3-per-7-days cap: the fourth waits. The pair rule
+    (W060) leaves a playbook over the cap by itself out, so nothing said so before."""
+    a = ('defaults {\n  cap email 3 per 7d\n}\nplaybook a {\n  when api\n'
+         + '  send email "welcome"\n  wait 1d\n' * 4 + '}\n')
+    warnings = _warnings(make_project(a))
+    [w] = [x for x in warnings if x.code == "W064"]
+    assert w.message == (
+        "playbook 'a' alone can send one customer more than 3 emails within 7d, so 'cap email "
+        "3 per 7d' holds back its own sends: the ones past the cap are deferred until the "
+        "window has room.")
+    assert _place(w.file, w.span.line) == ("main.play", 6)
+    assert w.related == ()  # a cap from defaults: the playbook does not declare it
+    spaced = a.replace("wait 1d", "wait 3d")
+    assert [x for x in _warnings(make_project(spaced)) if x.code == "W064"] == []
+
+
 @pytest.mark.parametrize(("aud_a", "aud_b"), [
     ("segment buyers", "not segment buyers"),
     ('plan == "free"', 'plan == "pro"'),

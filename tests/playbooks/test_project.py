@@ -48,6 +48,20 @@ def test_empty_directory(tmp_path: Path) -> None:
     assert d.hint == "run 'cadenza init DIR' to start a project."
 
 
+def test_a_folder_that_holds_a_project_names_it(tmp_path: Path) -> None:
+    """From the folder above a project, `graph`/`simulate .` said "no .play files" and
+    advised `cadenza init`; it now names the project to give instead."""
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "cadenza.toml").write_text('[project]\nname = "shop"\n', "utf-8")
+    (tmp_path / "shop" / "a.play").write_text("schema { event x {} }\n", encoding="utf-8")
+    [d] = load_project(tmp_path).diagnostics
+    assert d.code == "E051"
+    assert d.message == (f"'{tmp_path}' is not a project: it has no .play files of its own, "
+                         "and holds the project shop (with its cadenza.toml).")
+    assert d.hint == ("name the project's folder instead: 'cadenza simulate shop', "
+                      "'cadenza graph NAME --project shop'.")
+
+
 def test_a_folder_named_like_a_playbook_is_searched_not_read(tmp_path: Path) -> None:
     """`old.play/` is a folder: its .play files count, the folder itself is not a file."""
     (tmp_path / "old.play").mkdir()
