@@ -158,7 +158,7 @@ class _Rules:
             return False
         return all(_in_window(w, weekday, minute) for w in self.windows)
 
-    def allowswall_clock(self, wall: datetime) -> bool:
+    def allows_wall(self, wall: datetime) -> bool:
         return self.allows(wall.weekday(), wall.hour * 60 + wall.minute)
 
     @functools.cached_property
@@ -183,7 +183,7 @@ def _in_window(w: SendWindow, weekday: int, minute: int) -> bool:
 def is_allowed(t: int, zone: str, quiet: Sequence[QuietHours],
                windows: Sequence[SendWindow]) -> bool:
     """Whether instant `t` is outside every quiet-hours range and inside every send window."""
-    return _Rules(tuple(quiet), tuple(windows)).allowswall_clock(wall_clock(t, zone_info(zone)))
+    return _Rules(tuple(quiet), tuple(windows)).allows_wall(wall_clock(t, zone_info(zone)))
 
 
 def next_allowed(t: int, zone: str, quiet: Sequence[QuietHours],
@@ -196,7 +196,7 @@ def next_allowed(t: int, zone: str, quiet: Sequence[QuietHours],
     """
     tz = zone_info(zone)
     rules = _Rules(tuple(quiet), tuple(windows))
-    if rules.allowswall_clock(wall_clock(t, tz)):
+    if rules.allows_wall(wall_clock(t, tz)):
         return t
     for n in range(SEARCH_DAYS):
         found = _first_allowed(t + n * DAY_S, t + (n + 1) * DAY_S, tz, rules)
@@ -218,7 +218,7 @@ def _first_allowed(start: int, end: int, tz: ZoneInfo, rules: _Rules) -> int | N
         if found is not None:
             return found
         if change is not None:
-            if rules.allowswall_clock(wall_clock(change, tz)):
+            if rules.allows_wall(wall_clock(change, tz)):
                 return change
             lo = change
     return None

@@ -11,6 +11,7 @@ is pinned in pyproject.toml.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import os
 import re
@@ -45,6 +46,12 @@ SYNC_TOKENS = frozenset({
 })
 # A token starts a statement when only indentation, or a step label, stands before it.
 _LINE_START = re.compile(r"\s*(?:[A-Za-z_]\w*\s*:\s*)?")
+# Words that start a statement and cannot start a condition (`not`, `segment`, `count`, `now`
+# ... can: a condition goes on over lines, so those lines are its rest, not a new statement).
+STATEMENT_WORDS = frozenset({
+    "send", "wait", "branch", "split", "goto", "end", "task", "update", "exit", "goal",
+    "audience", "when", "reenter", "cap", "quiet", "consent", "framework", "touch", "owner",
+    "on", "stage", "playbook", "defaults", "schema"})
 # A condition's operator left at the end of a line (not inside a string: no quote after it).
 _DANGLING = re.compile(r"\s(and|or|not)\s*$")
 
@@ -139,7 +146,7 @@ class _Recovery:
         The mistake is the operator ending the line above."""
         line = error.token.line or 0
         words = self.lines[line - 1].split() if 0 < line <= len(self.lines) else []
-        if not words or words[0] not in _keywords():
+        if not words or words[0] not in STATEMENT_WORDS:
             return None
         before = line - 1
         while before > 0 and self.lines[before - 1].split("#")[0].strip() == "":
@@ -237,11 +244,21 @@ def _relexed(error: UnexpectedToken, begin: tuple[int, int], broken: int,
     """The tokens from `begin` to the error's token but those of the `broken` line, lexed
     again from the source (the parser's stack holds some of them only inside trees)."""
     end = (error.token.line or 0, error.token.column or 0)
+    tokens, positions = _lexed(text)
+    return [tok for tok in tokens[bisect.bisect_left(positions, begin):
+                                  bisect.bisect_left(positions, end)] if tok.line != broken]
+
+
+@functools.lru_cache(maxsize=2)
+def _lexed(text: str) -> tuple[tuple[Token, ...], tuple[tuple[int, int], ...]]:
+    """A file's tokens and their positions, lexed once however many errors recover in it
+    (lexed again for each, a file of a thousand errors took minutes); empty when it does not
+    lex (the stock parse reports that itself)."""
     try:
-        return [tok for tok in build_parser().lex(text)
-                if tok.line != broken and begin <= _position(tok) < end]
+        tokens = tuple(build_parser().lex(text))
     except UnexpectedInput:
-        return []
+        return (), ()
+    return tokens, tuple(_position(tok) for tok in tokens)
 
 
 def _position(token: Token) -> tuple[int, int]:

@@ -109,7 +109,7 @@ def _compile_project(src: ProjectInput) -> tuple[m.Project, Reporter]:
                          templates=src.templates, defaults=defaults, timezone=zone)
     playbooks = {pb.name.name: compile_playbook(pb, f, ctx, rep)
                  for f, pb in _unique(_decls(docs, ast.Playbook), "playbook", set(), rep)}
-    tests = [compile_test(t, f, schema, zone, playbooks, rep)
+    tests = [compile_test(t, f, schema, zone, playbooks, rep, set(src.templates))
              for f, t in _decls(docs, ast.TestDecl)]
     project = m.Project(
         name=src.name, root=src.root, timezone=zone, schema_=schema, segments=segments,

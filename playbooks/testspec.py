@@ -174,15 +174,18 @@ class _TestBuilder:
         if template is not None and x.template is not None and x.channel.name != "task":
             self.named.append((x.channel.name, template, x.template.span))
 
-    def check_templates(self, playbooks: dict[str, m.Playbook]) -> None:
-        """A template the playbook never sends on that channel: the test could never pass."""
+    def check_templates(self, playbooks: dict[str, m.Playbook], known: set[str]) -> None:
+        """A template that is neither sent by the playbook on that channel nor in the project
+        (`expect email "welcom"`): the test could never pass. One the project has but the
+        playbook does not send is left to the run (the playbook may name it wrongly: E013
+        there already)."""
         pb = playbooks.get(self.playbook or "")
         if pb is None:
             return
         for channel, template, span in self.named:
             sent = {s.template for s in pb.steps
                     if isinstance(s, m.SendStep) and s.channel == channel and s.template}
-            if template not in sent:
+            if template not in sent and template not in known:
                 self.rep.error("E013", self.file, span,
                                f"playbook '{pb.name}' never sends {channel} template "
                                f"'{template}'{did_you_mean(template, sent)}",
@@ -205,12 +208,13 @@ class _TestBuilder:
 
 
 def compile_test(decl: ast.TestDecl, file: str, schema: m.Schema, zone: str,
-                 playbooks: dict[str, m.Playbook], rep: Reporter) -> m.PlaybookTest | None:
+                 playbooks: dict[str, m.Playbook], rep: Reporter,
+                 templates: set[str]) -> m.PlaybookTest | None:
     b = _TestBuilder(decl, file, schema, zone, rep)
     # The customer's zone decides how zone-less times read, so take it first.
     for x in sorted(decl.lines, key=lambda x: not isinstance(x, ast.TestCustomer)):
         b.line(x, playbooks)
-    b.check_templates(playbooks)
+    b.check_templates(playbooks, templates)
     return b.build()
 
 

@@ -296,3 +296,51 @@ def test_a_customer_who_never_entered_is_told_why(tmp_path: Path) -> None:
     c = _invoke("explain", "--db", str(db), "--customer", "c").output
     assert "not entered" not in c
     assert "second_order v1" in c
+
+
+def test_why_not_entered_reads_the_customers_own_attributes(tmp_path: Path) -> None:
+    """The entry's `where` on an attribute is true, the audience false: the reason is the
+    audience (attributes were read as missing, so the entry was blamed)."""
+    project = dict(MISSED_PROJECT)
+    project["schema.play"] = ("schema {\n  customer { opted: bool\n    tier: string }\n"
+                              "  event order { v: number }\n}\n")
+    project["p.play"] = ('playbook gold {\n  when event order where tier == "gold"\n'
+                         '  audience opted\n  send email text "Hi" subject "Hi"\n}\n')
+    project["customers.csv"] = "id,email,timezone,opted,tier\na,a@example.com,UTC,false,gold\n"
+    project["events.jsonl"] = ('{"customer_id": "a", "event": "order", "timestamp": '
+                               '"2026-03-02T10:00:00Z", "properties": {"v": 1}}\n')
+    for name, text in project.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    db = tmp_path / "s.db"
+    result = _invoke("simulate", str(tmp_path), "--customers", str(tmp_path / "customers.csv"),
+                     "--events", str(tmp_path / "events.jsonl"), "--start",
+                     "2026-03-01T00:00:00Z", "--days", "5", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    out = _invoke("explain", "--db", str(db), "--customer", "a").output
+    assert out.splitlines()[-1] == ("  2026-03-02T10:00Z (Mon 10:00 UTC)  event order → gold: the "
+                                    "audience was false (audience opted)")
+
+
+def test_why_not_entered_after_the_playbook_changed_and_was_removed(tmp_path: Path) -> None:
+    """An event is judged by the version running at its time (a later apply made every older
+    event read "before the playbook was running"); a playbook a later deployment removed is not
+    listed (with its segment gone, explain crashed)."""
+    for name, text in MISSED_PROJECT.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "p.play").write_text(MISSED_PROJECT["p.play"] + (
+        'segment fans = opted\nplaybook promo {\n  when event order\n  audience segment fans\n'
+        '  send email text "Hi" subject "Hi"\n}\n'), encoding="utf-8")
+    db = tmp_path / "s.db"
+    result = _invoke("simulate", str(tmp_path), "--customers", str(tmp_path / "customers.csv"),
+                     "--events", str(tmp_path / "events.jsonl"), "--start",
+                     "2026-03-01T00:00:00Z", "--days", "10", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    (tmp_path / "p.play").write_text(MISSED_PROJECT["p.play"].replace(
+        'text "Thanks"', 'text "Thank you"'), encoding="utf-8")
+    result = _invoke("apply", str(tmp_path), "--db", f"sqlite:///{db}")
+    assert result.exit_code == 0, result.output
+    a = _invoke("explain", "--db", str(db), "--customer", "a")
+    assert a.exit_code == 0, a.output
+    assert "promo" not in a.output
+    assert a.output.splitlines()[-1].endswith(
+        "event order → second_order: the audience was false (audience opted)")

@@ -284,3 +284,23 @@ def test_arithmetic_is_named_with_the_workaround(expr: str, message: str) -> Non
     assert d.message == message
     assert d.hint.startswith("compute the number where the data comes from")
 
+
+
+def test_every_dangling_operator_in_a_file_is_reported_once() -> None:
+    """Each broken playbook gets its own one error, and each keeps its step."""
+    one = 'playbook p{i} {{\n  when event x\n  audience a and\n  send email "t"\n}}\n'
+    doc, diagnostics = parse_text("".join(one.format(i=i) for i in range(3)), "p.play")
+    assert [(d.span.line, d.message) for d in diagnostics] == [
+        (3 + 5 * i, "the condition ends with 'and'; expected a condition after it.")
+        for i in range(3)]
+    assert doc is not None
+    assert all(isinstance(pb.members[-1], ast.StepItem)
+               for pb in doc.items if isinstance(pb, ast.Playbook))
+
+
+def test_a_condition_going_on_with_not_is_not_called_dangling() -> None:
+    """A mistake on a continuation line that starts with `not` is that line's own."""
+    _, diagnostics = parse_text('segment keen =\n  a and\n  not b == == "Bo"\n', "p.play")
+    [d] = diagnostics
+    assert d.span.line == 3
+    assert "ends with 'and'" not in d.message
