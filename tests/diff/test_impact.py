@@ -48,21 +48,22 @@ playbook p {
 """
 
 
-def _in_flight(tmp: Path, url: str) -> Harness:
-    """Three customers at step b of version 1 (sent 'hello', waiting out the first day)."""
-    h = Harness(tmp, url, V1)
-    h.customers({"id": "a"}, {"id": "b"}, {"id": "c"})
+def _in_flight(tmp: Path, url: str, play: str = V1, who: str = "abc") -> Harness:
+    """Customers `who` clicked at 10:00 on version 1 of `play` and, at 12:00, are in flight
+    (with V1: at step b, sent 'hello', waiting out the first day)."""
+    h = Harness(tmp, url, play)
+    h.customers(*({"id": c} for c in who))
     apply(h.store, h.project, "v1", ts("2026-03-02T00:00Z"))
     h.runtime = Runtime(project=h.project, store=h.store)
     h.runtime.refresh()
-    h.run("2026-03-02T12:00Z", *((c, "clicked", "2026-03-02T10:00Z", {}) for c in "abc"))
+    h.run("2026-03-02T12:00Z", *((c, "clicked", "2026-03-02T10:00Z", {}) for c in who))
     return h
 
 
-def _head(tmp: Path, policy: str) -> Path:
+def _head(tmp: Path, policy: str, play: str = V2) -> Path:
     head = tmp / "head"
     shutil.copytree(tmp / "project", head)
-    (head / "main.play").write_text(V2.replace("POLICY", policy), "utf-8")
+    (head / "main.play").write_text(play.replace("POLICY", policy), "utf-8")
     return head
 
 
@@ -187,6 +188,14 @@ def test_removed_playbook_impact(tmp_path: Path, store_url: str, policy: str,
                                 "flag": ""}]
 
 
+def _impact_steps(tmp_path: Path, store_url: str) -> list[dict[str, Any]]:
+    """`diff project head --db` in JSON: the one playbook's rows of customers in flight."""
+    code, text = run_diff(tmp_path, "project", "head", "--db", store_url, "--format", "json")
+    assert code == 0, text
+    [impact] = json.loads(text)["impact"]["in_flight"]
+    return list(impact["steps"])
+
+
 def test_removed_step_outside_the_migrate_map_is_flagged(tmp_path: Path,
                                                          store_url: str) -> None:
     """Customers at a step HEAD no longer has, and the map does not cover, are drained: said."""
@@ -195,10 +204,7 @@ def test_removed_step_outside_the_migrate_map_is_flagged(tmp_path: Path,
     (head / "main.play").write_text(
         V2.replace("POLICY", "on change migrate {\n    c -> d\n  }")
         .replace('  b2: send email "again"\n  wait 1d\n', ""), "utf-8")
-    code, text = run_diff(tmp_path, "project", "head", "--db", store_url, "--format", "json")
-    assert code == 0, text
-    [impact] = json.loads(text)["impact"]["in_flight"]
-    assert impact["steps"] == [{
+    assert _impact_steps(tmp_path, store_url) == [{
         "step": "b", "version": 1, "count": 3, "fate": "drained",
         "flag": "step 'b' is gone and not in the migrate map, so these customers are drained; "
                 "map it to a step of HEAD to keep them."}]
@@ -234,21 +240,10 @@ def test_a_removed_wait_does_not_hand_its_generated_name_to_another_step(
     customers were "migrated to start.3" by name — into the wait, skipping "again". Now the
     step is matched as `diff` matches it: renamed, not mapped, so drained and flagged, both in
     the diff and by `apply`."""
-    h = Harness(tmp_path, store_url, UNLABELLED.replace("POLICY", "on change pin"))
-    h.customers({"id": "a"})
-    apply(h.store, h.project, "v1", ts("2026-03-02T00:00Z"))
-    h.runtime = Runtime(project=h.project, store=h.store)
-    h.runtime.refresh()
-    h.run("2026-03-02T12:00Z", ("a", "clicked", "2026-03-02T10:00Z", {}))
-    head = tmp_path / "head"
-    shutil.copytree(tmp_path / "project", head)
-    policy = "on change migrate {\n    start.5 -> start.4\n  }"
-    (head / "main.play").write_text(
-        UNLABELLED.replace("POLICY", policy).replace("  wait 1d\n", "", 1), "utf-8")
-    code, text = run_diff(tmp_path, "project", "head", "--db", store_url, "--format", "json")
-    assert code == 0, text
-    [impact] = json.loads(text)["impact"]["in_flight"]
-    assert impact["steps"] == [{
+    h = _in_flight(tmp_path, store_url, UNLABELLED.replace("POLICY", "on change pin"), "a")
+    head = _head(tmp_path, "on change migrate {\n    start.5 -> start.4\n  }",
+                 UNLABELLED.replace("  wait 1d\n", "", 1))
+    assert _impact_steps(tmp_path, store_url) == [{
         "step": "start.3", "version": 1, "count": 1, "fate": "drained",
         "flag": "step 'start.3' is now 'start.2' but 'on change migrate' does not map it, so "
                 "these customers are drained; add 'start.3 -> start.2' to the map to keep "

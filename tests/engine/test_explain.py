@@ -269,17 +269,23 @@ MISSED_PROJECT = {
 }
 
 
-def test_a_customer_who_never_entered_is_told_why(tmp_path: Path) -> None:
-    """"Why didn't this customer get it?": each event that could have started the playbook is
-    listed with the reason it did not (the entry's condition, the audience); a customer who
-    entered has no such list for that playbook."""
-    for name, text in MISSED_PROJECT.items():
+def _simulated(tmp_path: Path, files: dict[str, str]) -> Path:
+    """The project `files` simulated over its customers.csv and events.jsonl, store kept."""
+    for name, text in files.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
     db = tmp_path / "s.db"
     result = _invoke("simulate", str(tmp_path), "--customers", str(tmp_path / "customers.csv"),
                      "--events", str(tmp_path / "events.jsonl"), "--start",
                      "2026-03-01T00:00:00Z", "--days", "10", "--db", str(db))
     assert result.exit_code == 0, result.output
+    return db
+
+
+def test_a_customer_who_never_entered_is_told_why(tmp_path: Path) -> None:
+    """"Why didn't this customer get it?": each event that could have started the playbook is
+    listed with the reason it did not (the entry's condition, the audience); a customer who
+    entered has no such list for that playbook."""
+    db = _simulated(tmp_path, MISSED_PROJECT)
     a = _invoke("explain", "--db", str(db), "--customer", "a").output
     assert a.splitlines()[1:] == [
         "no journeys: this customer never entered a playbook in this store.", "",
@@ -309,13 +315,7 @@ def test_why_not_entered_reads_the_customers_own_attributes(tmp_path: Path) -> N
     project["customers.csv"] = "id,email,timezone,opted,tier\na,a@example.com,UTC,false,gold\n"
     project["events.jsonl"] = ('{"customer_id": "a", "event": "order", "timestamp": '
                                '"2026-03-02T10:00:00Z", "properties": {"v": 1}}\n')
-    for name, text in project.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    db = tmp_path / "s.db"
-    result = _invoke("simulate", str(tmp_path), "--customers", str(tmp_path / "customers.csv"),
-                     "--events", str(tmp_path / "events.jsonl"), "--start",
-                     "2026-03-01T00:00:00Z", "--days", "5", "--db", str(db))
-    assert result.exit_code == 0, result.output
+    db = _simulated(tmp_path, project)
     out = _invoke("explain", "--db", str(db), "--customer", "a").output
     assert out.splitlines()[-1] == ("  2026-03-02T10:00Z (Mon 10:00 UTC)  event order → gold: the "
                                     "audience was false (audience opted)")
@@ -325,16 +325,9 @@ def test_why_not_entered_after_the_playbook_changed_and_was_removed(tmp_path: Pa
     """An event is judged by the version running at its time (a later apply made every older
     event read "before the playbook was running"); a playbook a later deployment removed is not
     listed (with its segment gone, explain crashed)."""
-    for name, text in MISSED_PROJECT.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    (tmp_path / "p.play").write_text(MISSED_PROJECT["p.play"] + (
+    db = _simulated(tmp_path, {**MISSED_PROJECT, "p.play": MISSED_PROJECT["p.play"] + (
         'segment fans = opted\nplaybook promo {\n  when event order\n  audience segment fans\n'
-        '  send email text "Hi" subject "Hi"\n}\n'), encoding="utf-8")
-    db = tmp_path / "s.db"
-    result = _invoke("simulate", str(tmp_path), "--customers", str(tmp_path / "customers.csv"),
-                     "--events", str(tmp_path / "events.jsonl"), "--start",
-                     "2026-03-01T00:00:00Z", "--days", "10", "--db", str(db))
-    assert result.exit_code == 0, result.output
+        '  send email text "Hi" subject "Hi"\n}\n')})
     (tmp_path / "p.play").write_text(MISSED_PROJECT["p.play"].replace(
         'text "Thanks"', 'text "Thank you"'), encoding="utf-8")
     result = _invoke("apply", str(tmp_path), "--db", f"sqlite:///{db}")

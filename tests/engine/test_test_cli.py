@@ -40,15 +40,22 @@ def test_every_example_passes(example: Path) -> None:
     assert sum(line.startswith("ok   \"") for line in lines) == count
 
 
-def test_wrong_expected_time_fails_with_both_timelines(tmp_path: Path) -> None:
-    """An expected time one hour off fails (exit 1) and shows expected vs actual, UTC and local."""
+def _cart_expecting(tmp_path: Path, right: str, wrong: str) -> Path:
+    """A copy of the cart example whose tests.play expects `wrong` where it says `right`."""
     project = tmp_path / "cart"
     shutil.copytree(CART, project)
     tests = project / "tests.play"
     text = tests.read_text(encoding="utf-8")
-    right = 'expect email "cart-reminder" at 2026-03-10T15:00Z'
     assert right in text
-    tests.write_text(text.replace(right, right.replace("15:00Z", "16:00Z")), encoding="utf-8")
+    tests.write_text(text.replace(right, wrong), encoding="utf-8")
+    return project
+
+
+def test_wrong_expected_time_fails_with_both_timelines(tmp_path: Path) -> None:
+    """An expected time one hour off fails (exit 1) and shows expected vs actual, UTC and local."""
+    right = 'expect email "cart-reminder" at 2026-03-10T15:00Z'
+    project = _cart_expecting(tmp_path, right, right.replace("15:00Z", "16:00Z"))
+    tests = project / "tests.play"
     result = _invoke("test", str(project), "-k", "reminder after an hour")
     assert result.exit_code == 1
     assert result.output == (
@@ -132,13 +139,8 @@ def test_a_test_whose_event_started_nothing_says_why(tmp_path: Path) -> None:
 def test_a_deferral_note_says_until_when(tmp_path: Path) -> None:
     """The docs' "reading a failure": the quiet-hours note gives the release time, as explain
     does (it said only "was deferred (quiet_hours)")."""
-    project = tmp_path / "cart"
-    shutil.copytree(CART, project)
-    tests = project / "tests.play"
-    text = tests.read_text(encoding="utf-8")
     right = 'expect email "cart-reminder" at 2026-03-08T12:00Z'
-    assert right in text
-    tests.write_text(text.replace(right, right.replace("12:00Z", "13:00Z")), encoding="utf-8")
+    project = _cart_expecting(tmp_path, right, right.replace("12:00Z", "13:00Z"))
     result = _invoke("test", str(project), "-k", "quiet hours across midnight")
     assert result.exit_code == 1
     assert ("  note: at 2026-03-08T04:30Z (Sat 23:30 EST) step 'reminder' was deferred until "
