@@ -152,35 +152,40 @@ def _changed(old: m.Playbook | None, new: m.Playbook | None, sid: str) -> StepCh
         f"{k} {json.dumps(da[k])} -> {json.dumps(db[k])}" for k in fields))
 
 
-def migrate_target(old: m.Playbook | None, new: m.Playbook, node: str,
-                   pairs: Mapping[str, str] | None = None) -> str | None:
-    """Where `on change migrate` moves a customer at `node` of `old`: the step the map names,
-    else the same step in `new` — the same as `diff` matches it, not merely a step that now
-    has its name (remove `wait 6d`, and the unlabelled step after it takes its generated name
-    `start.2`); None: drained. `pairs`: `match_steps(old, new)`, when the caller has it."""
+def migrate_target(new: m.Playbook, node: str, pairs: Mapping[str, str] | None) -> str | None:
+    """Where `on change migrate` moves a customer at `node`: the step the map names, else the
+    same step in `new` — as `diff` matches it (`pairs`, from `version_pairs`), not merely a
+    step that now has its name (remove `wait 6d`, and the unlabelled step after it takes its
+    generated name `start.2`); None: drained. `pairs` None: the version's graph is unknown,
+    so only the name can tell."""
     mapped = new.change.mapping.get(node)
     if mapped is not None:
         return mapped
-    if old is None:  # the version's graph is unknown: only the name can tell
+    if pairs is None:
         return node if any(s.id == node for s in new.steps) else None
-    matched = (pairs if pairs is not None else match_steps(old, new)).get(node)
-    return node if matched == node else None
+    return node if pairs.get(node) == node else None
+
+
+def version_pairs(conn: Connection, ids: set[int],
+                  new: m.Playbook | None) -> dict[int, dict[str, str]]:
+    """Per playbook version in `ids`, which of its steps became which step of `new`."""
+    if new is None or not ids:
+        return {}
+    v = t.playbook_versions
+    return {int(r.id): match_steps(m.Playbook.model_validate(r.graph), new)
+            for r in conn.execute(select(v.c.id, v.c.graph).where(v.c.id.in_(sorted(ids))))}
 
 
 def _fates(change: PlaybookChange, new: m.Playbook | None, flight: Counter[tuple[int, str]],
-           versions: dict[int, int], graphs: Mapping[int, m.Playbook]) -> None:
+           versions: dict[int, int], pairs: Mapping[int, Mapping[str, str]]) -> None:
     """Decide, per (version, step) in flight, what the policy does, and count it."""
-    pairs: dict[int, dict[str, str]] = {}
     for (vid, node), n in flight.items():
         change.in_flight += n
         if change.policy == "pin":
             change.kept += n
             fate = f"kept on version {versions.get(vid, vid)}"
         elif change.policy == "migrate" and new is not None:
-            old = graphs.get(vid)
-            if old is not None and vid not in pairs:
-                pairs[vid] = match_steps(old, new)
-            target = migrate_target(old, new, node, pairs.get(vid))
+            target = migrate_target(new, node, pairs.get(vid))
             change.moves[(vid, node)] = target
             if target is None:
                 change.drained += n
@@ -236,17 +241,9 @@ def _change(conn: Connection, name: str, old: m.Playbook | None, new: m.Playbook
                             steps=_step_changes(old, new))
     if old is not None:
         flight = _in_flight(conn, name)
-        _fates(change, new, flight, numbers, version_graphs(conn, {v for v, _ in flight}))
+        pairs = version_pairs(conn, {v for v, _ in flight}, new if policy == "migrate" else None)
+        _fates(change, new, flight, numbers, pairs)
     return change
-
-
-def version_graphs(conn: Connection, ids: set[int]) -> dict[int, m.Playbook]:
-    """The compiled graph of each playbook version in `ids`."""
-    if not ids:
-        return {}
-    v = t.playbook_versions
-    return {int(r.id): m.Playbook.model_validate(r.graph) for r in conn.execute(
-        select(v.c.id, v.c.graph).where(v.c.id.in_(sorted(ids))))}
 
 
 def apply(store: Store, project: m.Project, digest: str, now: int,

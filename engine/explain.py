@@ -24,7 +24,7 @@ from cadenza.engine import schema as t
 from cadenza.engine.db import schema_version, sqlite_url
 from cadenza.engine.entries import API_EVENT
 from cadenza.engine.explain_missed import Missed, missed
-from cadenza.engine.machine import UNTIL
+from cadenza.engine.machine import deferred_until
 from cadenza.engine.store import project_segments, project_zone
 from cadenza.engine.timing import known_zone
 from cadenza.grammar.diagnostics import did_you_mean
@@ -256,8 +256,7 @@ def _attach(conn: Connection, eid: int, graph: m.Playbook, visits: list[Visit],
 
 def _held(r: Any, graph: m.Playbook, tl: Timeline) -> Held:
     detail = r.detail or ""
-    found = UNTIL.fullmatch(detail)
-    until = int(found.group(1)) if found else None
+    until = deferred_until(detail)
     text = f"{r.action}: {detail}"
     if r.action == "deferred" and until is not None:
         text = f"deferred by {_why(r.reason, r.channel, graph)} until {tl.when(until)}"

@@ -49,12 +49,11 @@ def missed(conn: Connection, cid: str, entered: set[str], only: str | None,
         return []
     row = conn.execute(select(t.customers).where(t.customers.c.id == cid)).mappings().one()
     ev = t.events
+    rows = conn.execute(select(ev.c.id, ev.c.name, ev.c.ts, ev.c.properties, ev.c.processed)
+                        .where(ev.c.customer_id == cid).order_by(ev.c.ts, ev.c.id)).all()
     history = [EventRecord(name=r.name, ts=r.ts, properties=r.properties or {}, id=r.id)
-               for r in conn.execute(select(ev.c.id, ev.c.name, ev.c.ts, ev.c.properties)
-                                     .where(ev.c.customer_id == cid)
-                                     .order_by(ev.c.ts, ev.c.id))]
-    pending = {r.id for r in conn.execute(select(ev.c.id).where(
-        ev.c.customer_id == cid, ev.c.processed.is_(False)))}
+               for r in rows]
+    pending = {r.id for r in rows if not r.processed}
     judge = _Judge(dict(row), history, segments)  # reference_env reads the row's attributes
     out: list[Missed] = []
     for name, versions in sorted(wanted.items()):

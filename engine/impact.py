@@ -15,6 +15,7 @@ Simulation: BASE and HEAD each run on the same audience and events, exactly as t
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy import Connection, func, select
 
 from cadenza.engine import schema as t
 from cadenza.engine.dataload import load_data
-from cadenza.engine.deploy import migrate_target, version_graphs
+from cadenza.engine.deploy import migrate_target, version_pairs
 from cadenza.engine.report import Report, build_report
 from cadenza.engine.simulate import Simulation, default_span
 from cadenza.engine.store import OPEN, Store
@@ -59,13 +60,13 @@ def _open(conn: Connection, playbook: str) -> list[tuple[int, str, int]]:
     return sorted((int(v), n or "", int(c)) for v, n, c in rows)
 
 
-def _fate(p: PlaybookDiff, new: m.Playbook | None, old: m.Playbook | None, node: str,
+def _fate(p: PlaybookDiff, new: m.Playbook | None, pairs: Mapping[str, str] | None, node: str,
           version: int) -> str:
     mode = "pin" if p.policy == "pin" else new.change.mode if new is not None else "drain"
     if mode == "pin":
         return f"kept on version {version}"
     if mode == "migrate" and new is not None:
-        target = migrate_target(old, new, node)  # as `apply` decides it
+        target = migrate_target(new, node, pairs)  # as `apply` decides it
         if target is not None:
             return f"migrated to {target}"
     return "drained"
@@ -89,10 +90,11 @@ def playbook_impact(conn: Connection, p: PlaybookDiff, new: m.Playbook | None,
     fates: Counter[str] = Counter()
     rows = []
     flight = _open(conn, p.name)
-    graphs = version_graphs(conn, {vid for vid, _, _ in flight})
+    migrating = new if new is not None and new.change.mode == "migrate" else None
+    pairs = version_pairs(conn, {vid for vid, _, _ in flight}, migrating)
     for vid, node, count in flight:
         version = numbers.get(vid, vid)
-        fate = _fate(p, new, graphs.get(vid), node, version)
+        fate = _fate(p, new, pairs.get(vid), node, version)
         fates[fate.split(" ", 1)[0]] += count
         if node in touched or p.mark == "-":
             rows.append(StepImpact(node, version, count, fate, _flag(p, node, fate)))

@@ -336,11 +336,18 @@ class Machine:
 
 
 def deferred_detail(at: int) -> str:
-    """A deferral's detail; `UNTIL` reads it back (explain, the status page, the timeline)."""
+    """A deferral's detail; `deferred_until` reads it back (explain, tests, the status page,
+    the timeline)."""
     return f"until {at}"
 
 
-UNTIL = re.compile(r"until (\d+)")
+_UNTIL = re.compile(r"until (\d+)")
+
+
+def deferred_until(detail: str | None) -> int | None:
+    """The instant a `deferred_detail` names; None for any other detail."""
+    found = None if detail is None else _UNTIL.fullmatch(detail)
+    return int(found[1]) if found else None
 
 
 def _queue(rendered: str, source: str) -> str:

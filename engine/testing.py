@@ -21,7 +21,7 @@ from cadenza.engine.dataload import BadValueError, coerce
 from cadenza.engine.db import open_engine, sqlite_url
 from cadenza.engine.dispatch import Dispatcher
 from cadenza.engine.explain_missed import missed
-from cadenza.engine.machine import UNTIL
+from cadenza.engine.machine import deferred_until
 from cadenza.engine.runtime import Runtime
 from cadenza.engine.schedules import trigger_segments
 from cadenza.engine.segments import matching_ids
@@ -118,46 +118,40 @@ def run_test(project: m.Project, test: m.PlaybookTest) -> Outcome:
                                    record_each=False),
                events, start, end)
         outcome = _read(store, test, cid)
-        outcome.notes += _already_in(store, scoped, test, cid, start)
-        outcome.notes += _not_entered(store, scoped, test, cid)
+        outcome.notes += _why_nothing(store, scoped, test, cid, start)
         store.engine.dispose()
     return outcome
 
 
-def _already_in(store: Store, project: m.Project, test: m.PlaybookTest, cid: str,
-                start: int) -> list[str]:
-    """A `when enters segment` playbook the customer never entered because they were in the
-    segment when the test began: its first look only records who is in already."""
+def _why_nothing(store: Store, project: m.Project, test: m.PlaybookTest, cid: str,
+                 start: int) -> list[str]:
+    """Notes for a test whose playbook the customer never entered: its events judged as
+    `cadenza explain` judges them, and a `when enters segment` playbook whose segment held the
+    customer when the test began (its first look only records who is in already)."""
     pb = project.playbooks[test.playbook]
-    watched = [x.segment for x in pb.entries if isinstance(x, m.SegmentEntry) and not x.current]
-    if not watched:
-        return []
     e = t.enrollments
     with store.engine.connect() as conn:
         if conn.execute(select(e.c.id).where(e.c.customer_id == cid,
                                              e.c.playbook == pb.name).limit(1)).first():
             return []
-        already = [name for name in watched if cid in matching_ids(
-            conn, project.segments[name].cond, now=start, segments=project.segments,
-            among=[cid])]
+        already = [x.segment for x in pb.entries if isinstance(x, m.SegmentEntry)
+                   and not x.current and cid in matching_ids(
+                       conn, project.segments[x.segment].cond, now=start,
+                       segments=project.segments, among=[cid])]
+        found = missed(conn, cid, set(), pb.name, project.segments)
     began = ("the test's `start`" if test.start else
              "its earliest event or expected send, as a test without `start` does")
-    at = f"{datetime.fromtimestamp(start, UTC):%Y-%m-%dT%H:%MZ}"
-    return [f"the customer was already in segment '{name}' when the test began "
-            f"({at}, {began}); `when enters segment` enrols only customers "
-            "who join the segment later, so nothing started. Put `start` before the customer "
-            "joins the segment, or use `when in segment` to enrol those already in it."
-            for name in already]
+    return [*(f"the customer was already in segment '{name}' when the test began "
+              f"({_utc(start)}, {began}); `when enters segment` enrols only customers who join "
+              "the segment later, so nothing started. Put `start` before the customer joins "
+              "the segment, or use `when in segment` to enrol those already in it."
+              for name in already),
+            *(f"event {x.event} at {_utc(x.at)} did not start '{x.playbook}': {x.why}"
+              for x in found)]
 
 
-def _not_entered(store: Store, project: m.Project, test: m.PlaybookTest, cid: str) -> list[str]:
-    """Why the test's events started nothing, as `cadenza explain` says it."""
-    e = t.enrollments
-    with store.engine.connect() as conn:
-        entered = set(conn.execute(select(e.c.playbook).where(e.c.customer_id == cid)).scalars())
-        found = missed(conn, cid, entered, test.playbook, project.segments)
-    return [f"event {x.event} at {datetime.fromtimestamp(x.at, UTC):%Y-%m-%dT%H:%MZ} did "
-            f"not start '{x.playbook}': {x.why}" for x in found]
+def _utc(ts: int) -> str:
+    return f"{datetime.fromtimestamp(ts, UTC):%Y-%m-%dT%H:%MZ}"
 
 
 def _props(project: m.Project, e: m.TestEvent) -> dict[str, object]:
@@ -192,22 +186,16 @@ def _read(store: Store, test: m.PlaybookTest, cid: str) -> Outcome:
                                              msg.c.created_at)
                                       .where(msg.c.customer_id == cid)
                                       .order_by(msg.c.created_at, msg.c.id))]
-        suppressed = [(r.at, r.node, r.reason, r.action, _released(r.detail))
+        suppressed = [(r.at, r.node, r.reason, r.action, deferred_until(r.detail))
                       for r in conn.execute(select(sup).where(sup.c.customer_id == cid)
                                             .order_by(sup.c.at, sup.c.id))]
     return Outcome(test=test, sent=sent, suppressed=suppressed)
 
 
-def _released(detail: str | None) -> int | None:
-    found = UNTIL.fullmatch(detail or "")
-    return int(found.group(1)) if found else None
-
-
 # ---------------------------------------------------------------------- failure messages
 def _when(ts: int, zone: str) -> str:
-    utc = datetime.fromtimestamp(ts, UTC)
-    local = utc.astimezone(ZoneInfo(zone))
-    return f"{utc:%Y-%m-%dT%H:%MZ} ({local:%a %H:%M %Z})"
+    local = datetime.fromtimestamp(ts, ZoneInfo(zone))
+    return f"{_utc(ts)} ({local:%a %H:%M %Z})"
 
 
 def _expect_text(x: m.Expectation, zone: str) -> str:

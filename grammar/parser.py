@@ -93,13 +93,10 @@ def _fast_parser() -> FastParser | None:
 @dataclass
 class _Recovery:
     file: str
+    text: str  # the source, lexed again (once) where the parser folded words into a tree
     lines: list[str]
     diagnostics: list[Diagnostic] = field(default_factory=list)
     last_error_line: int = 0
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
     def report(self, diagnostic: Diagnostic) -> None:
         # One report per line: later complaints on the same line are echoes of the first.
@@ -566,7 +563,7 @@ def parse_stock(text: str, file: str) -> tuple[ast.Document | None, list[Diagnos
     """`parse_text` through Lark's own lexer and tree, with error recovery. Well-formed input
     gives the same document as the fast path (tests/grammar/test_fastpath.py checks it)."""
     text = text.removeprefix("\ufeff")
-    recovery = _Recovery(file=file, lines=text.split("\n"))
+    recovery = _Recovery(file=file, text=text, lines=text.split("\n"))
     tree: Tree[Token] | None = None
     try:
         tree = build_parser().parse(text, on_error=recovery)

@@ -33,17 +33,20 @@ Where = tuple[str, Span]
 def find_conflicts(project: m.Project) -> list[Diagnostic]:
     """Every cross-playbook conflict of `project`, as warnings sorted by file and line."""
     playbooks = sorted(project.playbooks.values(), key=_order)
-    found = [*_policy_conflicts(playbooks, project), *_all_handoffs(playbooks, project),
-             *(d for pb in playbooks for d in _over_own_cap(pb))]
+    counts = _Counts()  # W060's counts per playbook and cap are W064's too
+    found = [*_policy_conflicts(playbooks, project, counts),
+             *_all_handoffs(playbooks, project),
+             *(d for pb in playbooks for d in _over_own_cap(pb, counts))]
     return sorted(found, key=Diagnostic.sort_key)
 
 
-def _policy_conflicts(playbooks: list[m.Playbook], project: m.Project) -> list[Diagnostic]:
+def _policy_conflicts(playbooks: list[m.Playbook], project: m.Project,
+                      counts: _Counts) -> list[Diagnostic]:
     """W060, W062, W063. Playbooks alike in every fact these depend on (channels, caps, quiet
     hours, sends per cap window) form one class; a pair of classes is looked at once, and its
     playbooks pair by pair only when it has something to say: a large project of similar
     playbooks costs its number of kinds squared, not its size squared."""
-    apart, facts, counts = _Apart(project), _Facts(), _Counts()
+    apart, facts = _Apart(project), _Facts()
     sent = {pb.name: [ch for ch in NOUNS if any(isinstance(s, m.SendStep) and s.channel == ch
                                                  for s in pb.steps)] for pb in playbooks}
     caps = {ch: sorted({k for pb in playbooks for k in facts(pb, ch).keys}) for ch in NOUNS}
@@ -218,12 +221,11 @@ def _cap_conflict(a: m.Playbook, b: m.Playbook, cap: m.Cap, count: _Counts,
              "audiences apart (for example 'and not segment ...' in one of them).")
 
 
-def _over_own_cap(pb: m.Playbook) -> Iterator[Diagnostic]:
+def _over_own_cap(pb: m.Playbook, counts: _Counts) -> Iterator[Diagnostic]:
     """W064: one journey of `pb` sends more within a cap's window than the cap allows, so
     its own later sends wait (or are skipped); the pairs W060 looks at leave this out."""
     for cap in pb.policies.caps:
-        most = most_sends(pb, cap.channel, cap.per_s, cap.count + 1)
-        if most <= cap.count:
+        if counts(pb, cap) <= cap.count:
             continue
         nouns = NOUNS[cap.channel][1]
         fate = "skipped" if cap.action == "skip" else "deferred until the window has room"

@@ -35,7 +35,7 @@ from cadenza.engine.api.events import (
 )
 from cadenza.engine.api.events import unavailable as store_unavailable
 from cadenza.engine.entries import API_EVENT
-from cadenza.engine.machine import UNTIL
+from cadenza.engine.machine import deferred_until
 from cadenza.engine.service import Service
 from cadenza.engine.settings import ServeSettings
 from cadenza.engine.state import Event
@@ -174,8 +174,8 @@ def _suppressions(conn: Connection, customer: str, limit: int) -> list[Json]:
 
 def _readable(detail: str | None) -> str | None:
     """The engine's "until EPOCH" (a deferral) as the time it names, as explain shows it."""
-    match = None if detail is None else UNTIL.fullmatch(detail)
-    return f"until {_iso(int(match[1]))}" if match else detail
+    until = deferred_until(detail)
+    return detail if until is None else f"until {_iso(until)}"
 
 
 def _conversions(conn: Connection, customer: str, limit: int) -> list[Json]:

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from cadenza.connectors import redact_address, redact_text
 from cadenza.engine import schema as t
 from cadenza.engine.api.health import stale_after
-from cadenza.engine.machine import UNTIL
+from cadenza.engine.machine import deferred_until
 from cadenza.engine.service import Service
 from cadenza.engine.settings import ServeSettings
 from cadenza.playbooks import describe as d
@@ -83,8 +83,8 @@ class Status:
 
 def _detail(text: str) -> str:
     """The engine's own "until EPOCH" as a time; anything else (render errors) redacted."""
-    match = UNTIL.fullmatch(text)
-    return f"until {_ts(int(match[1]))}" if match else redact_text(text)
+    until = deferred_until(text)
+    return redact_text(text) if until is None else f"until {_ts(until)}"
 
 
 def _who(customer_id: str) -> str:
