@@ -57,9 +57,10 @@ class RecorderConnector:
             result = self._next_result(message)
             if self.keep:
                 self._sent.append(Sent(message, result))
-        get_logger(self.name, self.channel, message_id=message.message_id).info(
-            "connector.recorded", outcome=type(result).__name__.lower()
-        )
+        if self.keep:  # else a simulation's: the store has each message; a line each repeats it
+            get_logger(self.name, self.channel, message_id=message.message_id).info(
+                "connector.recorded", outcome=type(result).__name__.lower()
+            )
         return result
 
     def _next_result(self, message: Message) -> SendResult:

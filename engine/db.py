@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select,
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
-from cadenza.engine.schema import SCHEMA_VERSION, meta, metadata
+from cadenza.engine.schema import SCHEMA_VERSION, events, meta, metadata
 from cadenza.engine.writegate import WriteGate
 
 GATE_TIMEOUT_S = 30.0  # as long as SQLite's own busy_timeout below
@@ -216,6 +216,14 @@ def one_at_a_time(conn: Connection, key: int) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+def _upgrade(conn: Connection, current: int) -> None:
+    """What `create_all` does not do to tables that exist: their new indexes."""
+    if current < 6:
+        conn.execute(text("DROP INDEX IF EXISTS ix_events_pending"))
+        next(i for i in events.indexes if i.name == "ix_events_unprocessed").create(
+            conn, checkfirst=True)
+
+
 def migrate(engine: Engine) -> int:
     """Create or upgrade the schema; returns the version now in place."""
     current = schema_version(engine)
@@ -232,7 +240,9 @@ def migrate(engine: Engine) -> int:
         current = _version(conn)
         if current == SCHEMA_VERSION:
             return current
-        metadata.create_all(conn)
+        metadata.create_all(conn)  # new tables, with their indexes
+        if current is not None:
+            _upgrade(conn, current)
         if current is None:
             conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
         else:

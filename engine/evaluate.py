@@ -69,7 +69,7 @@ def _no_aggregates(agg: Agg) -> AggValue:
                      "give it an aggregate callable.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Env:
     """What a condition can see: the customer, the events in scope, `now`, and two oracles."""
 

@@ -280,19 +280,29 @@ class _Judge:
     def _env(self, customer: Customer, at: int, event: dict[str, Any] | None,
              bound: dict[str, Any]) -> Env:
         segments = self.project.segments
-        events = self.history.get(customer.id, [])
-        if self.horizon is not None and self.horizon[0] == at:
-            last = self.horizon[1]
-            events = [e for e in events if e.ts < at or e.id <= last]
+        horizon = self.horizon
+        row = customer.row()
+        plain: Env | None = None
+
+        def base() -> Env:
+            # Built on first use: most conditions (an attribute, the event's own properties)
+            # need no segment and no aggregate, and this is judged for every step.
+            nonlocal plain
+            if plain is None:
+                plain = Env(customer=row, now=at, in_segment=in_segment, aggregate=aggregate)
+            return plain
 
         def in_segment(name: str) -> bool | None:
             # Segments never see the step's event: evaluate them in an env without it.
-            return evaluate(segments[name].cond, plain)
+            return evaluate(segments[name].cond, base())
 
         def aggregate(agg: m.Agg) -> Any:
-            return reference_aggregate(agg, events, at, env=plain)
+            events = self.history.get(customer.id, [])
+            if horizon is not None and horizon[0] == at:
+                events = [e for e in events if e.ts < at or e.id <= horizon[1]]
+            return reference_aggregate(agg, events, at, env=base())
 
-        plain = Env(customer=customer.row(), now=at, in_segment=in_segment,
-                    aggregate=aggregate)
-        return Env(customer=plain.customer, event=event, bound=bound, now=at,
-                   in_segment=in_segment, aggregate=aggregate)
+        if event is None and not bound:
+            return base()
+        return Env(customer=row, event=event, bound=bound, now=at, in_segment=in_segment,
+                   aggregate=aggregate)

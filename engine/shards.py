@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import resource
 import sqlite3
 import sys
 import traceback
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from cadenza.engine import schema as t
 from cadenza.engine.dataload import Loaded
+from cadenza.engine.state import Event
 
 SHARD_FROM = 40_000  # customers: below this a second process costs more than it saves
 Progress = Callable[[int, int], None]
@@ -63,6 +66,40 @@ def split(data: Loaded, parts: int) -> list[Loaded]:
     return out
 
 
+@dataclass
+class Packed:
+    """A part's audience and events, pickled in slices before the fork. A part that read the
+    loaded objects themselves would write their reference counts, and so copy every memory
+    page it shares with the other processes: each would hold most of the audience again."""
+
+    customers: list[bytes]
+    events: list[bytes]  # slices of (customer_id, name, ts, properties, message_id)
+
+    def customer_slices(self) -> Iterator[list[dict[str, Any]]]:
+        while self.customers:  # each slice freed once read
+            yield _unpickle(self.customers.pop(0))
+
+    def event_slices(self) -> Iterator[list[Event]]:
+        while self.events:
+            yield [Event(*fields) for fields in _unpickle(self.events.pop(0))]
+
+
+def pack(piece: Loaded, size: int) -> Packed:
+    def dump(rows: list[Any]) -> bytes:
+        return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+
+    events = piece.events
+    return Packed(
+        customers=[dump(piece.customers[i:i + size])
+                   for i in range(0, len(piece.customers), size)],
+        events=[dump([(e.customer_id, e.name, e.ts, e.properties, e.message_id)
+                      for e in events[i:i + size]]) for i in range(0, len(events), size)])
+
+
+def _unpickle(chunk: bytes) -> Any:
+    return pickle.loads(chunk)  # pickled by this process before the fork
+
+
 def part_path(db_path: Path, k: int) -> Path:
     return db_path.with_name(f"{db_path.name}.part{k}")
 
@@ -70,8 +107,8 @@ def part_path(db_path: Path, k: int) -> Path:
 # ------------------------------------------------------------------ running the parts
 def run_parts(run_one: Callable[[int, Progress], None], parts: int, span: int,
               progress: Progress | None) -> list[int]:
-    """`run_one(k, progress)` for every part: part 0 in this process, the others each in a
-    forked one; returns the forked parts' peak RSS (KB).
+    """`run_one(k, progress)` for every part: part 0 in this process once the others are
+    forked, the others each in a forked one; returns the forked parts' peak RSS (KB).
 
     This process runs a part itself rather than wait: a child's refcount writes copy the
     shared pages it touches, so every process holding the audience costs about one more copy.

@@ -60,6 +60,9 @@ class Simulation:
     # Each process's peak RSS in KB, this one first: a split run's memory is their sum.
     peaks_kb: list[int] = field(init=False, default_factory=list)
     watch_segments: bool = field(init=False, default=False)
+    # A part's audience and events, pickled before the fork (engine/shards.py `Packed`);
+    # None: read `data`.
+    packed: shards.Packed | None = None
 
     def __post_init__(self) -> None:
         if self.db_path is None:
@@ -94,15 +97,19 @@ class Simulation:
     def _run_split(self, parts: int, progress: Progress | None) -> Store:
         assert self.db_path is not None
         self.store.engine.dispose()  # no open connection may cross the fork
-        pieces = shards.split(self.data, parts)
+        packed: list[shards.Packed | None] = [
+            shards.pack(piece, LOAD_SLICE) for piece in shards.split(self.data, parts)]
         paths = [shards.part_path(self.db_path, k) for k in range(parts)]
 
         def run_one(k: int, part_progress: Progress) -> None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{paths[k]}{suffix}").unlink(missing_ok=True)
-            part = Simulation(project=self.project, data=pieces[k], start=self.start,
+            part = Simulation(project=self.project, data=Loaded(), start=self.start,
                               end=self.end, db_path=paths[k], window=self.window,
-                              playbooks=self.playbooks, parts=1)
+                              playbooks=self.playbooks, parts=1, packed=packed[k])
+            # The other parts' slices, gone from this process (run_parts forks before it runs
+            # part 0 here); this part frees its own as it loads them.
+            packed[:] = [None] * parts
             try:
                 part.run(part_progress)
             finally:
@@ -118,7 +125,7 @@ class Simulation:
 
     def _run(self, progress: Progress | None) -> Store:
         # In slices: one statement over a million rows held every row's parameters at once.
-        for part in _slices(self.data.customers):
+        for part in self._audience():
             self.store.upsert_customers(part, now=self.start)
         runtime = Runtime(project=self.scoped_project(), store=self.store)
         runtime.deploy(self.start)
@@ -129,11 +136,7 @@ class Simulation:
         self.watch_segments = bool(trigger_segments(runtime.active))
         dispatcher = Dispatcher(store=self.store, connectors=recorders(keep=False),
                                 virtual_time=True, record_each=False)
-        # Events before the start are history: aggregates and segments see them, but they
-        # trigger nothing (the playbooks were not running then).
-        for history in _slices([e for e in self.data.events if e.ts < self.start]):
-            self.store.insert_events(history, received_at=self.start, processed=True)
-        events = [e for e in self.data.events if self.start <= e.ts <= self.end]
+        events = self._load_history()
         clock, i = self.start, 0
         while clock < self.end:
             target = self._next(clock, events, i)
@@ -147,6 +150,25 @@ class Simulation:
             if progress is not None:
                 progress(clock - self.start, self.end - self.start)
         return self.store
+
+    def _audience(self) -> Iterator[Sequence[dict[str, object]]]:
+        if self.packed is None:
+            return _slices(self.data.customers)
+        return self.packed.customer_slices()
+
+    def _load_history(self) -> list[Event]:
+        """Store the events before the start, and return those to replay, in time order.
+
+        Events before the start are history: aggregates and segments see them, but they
+        trigger nothing (the playbooks were not running then)."""
+        slices = (_slices(self.data.events) if self.packed is None
+                  else self.packed.event_slices())
+        replay: list[Event] = []
+        for part in slices:
+            history = [e for e in part if e.ts < self.start]
+            self.store.insert_events(history, received_at=self.start, processed=True)
+            replay += [e for e in part if self.start <= e.ts <= self.end]
+        return replay
 
     def _next(self, clock: int, events: list[Event], i: int) -> int:
         """The next instant worth stopping at, at least `window` ahead, at most the end."""

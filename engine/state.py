@@ -13,7 +13,7 @@ from typing import Any
 Json = dict[str, Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class Customer:
     id: str
     email: str | None
@@ -30,7 +30,7 @@ class Customer:
                 "timezone": self.timezone}
 
 
-@dataclass
+@dataclass(slots=True)
 class Enrollment:
     id: int  # negative until the store assigns one
     playbook: str
@@ -63,7 +63,7 @@ class Enrollment:
         self.dirty = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     customer_id: str
     name: str
@@ -72,7 +72,7 @@ class Event:
     message_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     """A message for the outbox; the store turns it into a `messages` row."""
 
@@ -90,7 +90,7 @@ class Outgoing:
     at: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Suppression:
     enrollment: Enrollment
     node: str
@@ -101,7 +101,7 @@ class Suppression:
     at: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Conversion:
     enrollment: Enrollment
     goal: str
@@ -109,7 +109,7 @@ class Conversion:
     at: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Batch:
     customers: dict[str, Customer]
     enrollments: dict[str, list[Enrollment]]  # by customer: open ones and recent history
