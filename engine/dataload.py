@@ -146,39 +146,65 @@ def _typed(raw: Mapping[str, Any], types: Mapping[str, m.AttrType], what: str,
     return out
 
 
+JSONL_HINT = ("This file is read as JSON Lines, one JSON object per line "
+              '(events: {"customer_id": ..., "event": ..., "timestamp": ..., "properties": '
+              "{...}}); only customers may be CSV.")
+
+
 def _rows(path: Path, problems: list[Problem]) -> Iterator[tuple[int, Mapping[str, Any]]]:
     file = str(path)
     with path.open(encoding="utf-8-sig", newline="") as fh:
         if path.suffix.lower() == ".csv":
-            reader = csv.DictReader(fh, strict=True)
-            try:
-                for row in reader:
-                    header = len(reader.fieldnames or [])
-                    extra = row.get(None) or []
-                    missing = sum(1 for k, v in row.items() if k is not None and v is None)
-                    if extra or missing:
-                        problems.append(Problem(file, reader.line_num, "the row has "
-                                                f"{header - missing + len(extra)} fields where "
-                                                f"the header has {header}.", "malformed row"))
-                        continue
-                    yield reader.line_num, row
-            except csv.Error as exc:
-                problems.append(Problem(file, reader.line_num, f"malformed CSV: {exc}.",
-                                        "malformed row"))
+            yield from _csv_rows(csv.DictReader(fh, strict=True), file, problems)
             return
         yield from _jsonl(fh, file, problems)
 
 
+def _csv_rows(reader: csv.DictReader[str], file: str,
+              problems: list[Problem]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    while True:
+        start = reader.line_num + 1  # where the next row begins: an error names that line
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problems.append(Problem(file, start, _csv_error(exc), "malformed row"))
+            return
+        header = len(reader.fieldnames or [])
+        extra = row.get(None) or []
+        missing = sum(1 for k, v in row.items() if k is not None and v is None)
+        if extra or missing:
+            problems.append(Problem(file, reader.line_num, "the row has "
+                                    f"{header - missing + len(extra)} fields where "
+                                    f"the header has {header}.", "malformed row"))
+            continue
+        yield reader.line_num, row
+
+
+def _csv_error(exc: csv.Error) -> str:
+    if "unexpected end of data" in str(exc):
+        return ("malformed CSV: a quote opened in this row is never closed, so the rest of the "
+                "file was read as one field and nothing from this line on was loaded; close "
+                'the quote (a quote inside a quoted field is written twice: "").')
+    return f"malformed CSV: {exc}."
+
+
 def _jsonl(lines: Any, file: str, problems: list[Problem]) -> Iterator[tuple[int, Any]]:
+    first = True
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            problems.append(Problem(file, number, f"not valid JSON: {exc.msg}.",
+            # A first line that is no JSON is most likely a file in another format (a CSV).
+            hint = f" {JSONL_HINT}" if first else ""
+            problems.append(Problem(file, number, f"not valid JSON: {exc.msg}.{hint}",
                                     "malformed row"))
+            first = False
             continue
+        first = False
         if not isinstance(value, dict):
             problems.append(Problem(file, number, "each line must be a JSON object.",
                                     "malformed row"))

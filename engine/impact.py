@@ -140,9 +140,9 @@ def figures(report: Report, project: m.Project) -> dict[str, Figures]:
 
 
 def simulate(project: m.Project, customers: Path, events: Path | None,
-             ) -> tuple[dict[str, Figures], list[str]]:
-    """One `cadenza simulate PROJECT --customers F --events F`, reduced to its figures, and
-    the sample's rows that could not be used (as `simulate` prints them)."""
+             ) -> tuple[dict[str, Figures], list[str], tuple[int, int]]:
+    """One `cadenza simulate PROJECT --customers F --events F`, reduced to its figures, the
+    sample's rows that could not be used (as `simulate` prints them), and the span run."""
     data = load_data(project, customers, events)
     start, end = default_span(data, None, None)
     sim = Simulation(project=project, data=data, start=start, end=end)
@@ -151,7 +151,7 @@ def simulate(project: m.Project, customers: Path, events: Path | None,
         report = build_report(project, sim.store, start, end)
     finally:
         sim.close()
-    return figures(report, project), [str(p) for p in data.problems]
+    return figures(report, project), [str(p) for p in data.problems], (start, end)
 
 
 def compare_figures(before: dict[str, Figures], after: dict[str, Figures],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cadenza.engine.impact import PlaybookImpact, StepImpact
+from cadenza.engine.report import utc_minute
 
 SimTable = dict[str, dict[str, dict[str, list[int]]]]
 GROUP_LABEL = {"sends": "sends", "suppressed": "suppressed", "conversions": "goal"}
@@ -40,8 +41,15 @@ def _rows(sim: SimTable) -> list[tuple[str, str, int, int]]:
             for key, (a, b) in values.items()]
 
 
-def sim_text(sim: SimTable, base: str, head: str) -> str:
-    out = [f"Simulation on the same customers and events, {base} -> {head}:"]
+def _period(span: tuple[int, int]) -> str:
+    # The span `cadenza simulate` takes without --start: its figures compare with these.
+    days = (span[1] - span[0]) // 86_400
+    return (f"{utc_minute(span[0])} → {utc_minute(span[1])}, the {days} days `cadenza "
+            "simulate` runs without --start")
+
+
+def sim_text(sim: SimTable, base: str, head: str, span: tuple[int, int]) -> str:
+    out = [f"Simulation on the same customers and events, {base} -> {head} ({_period(span)}):"]
     current = None
     for name, what, a, b in _rows(sim):
         if name != current:
@@ -68,8 +76,9 @@ def flight_markdown(impacts: list[PlaybookImpact]) -> str:
     return "\n".join(out)
 
 
-def sim_markdown(sim: SimTable, base: str, head: str) -> str:
+def sim_markdown(sim: SimTable, base: str, head: str, span: tuple[int, int]) -> str:
     out = [f"#### Simulation: `{base}` → `{head}` on the same customers and events", "",
+           f"Over {_period(span)}.", "",
            "| playbook | figure | before | after | change |", "| --- | --- | ---: | ---: | ---: |"]
     out += [f"| `{name}` | {what} | {a} | {b} | {_delta(a, b).strip(' ()') or '='} |"
             for name, what, a, b in _rows(sim)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from html.parser import HTMLParser
 
 from liquid import BoundTemplate, Environment, StrictDefaultUndefined
@@ -47,7 +47,19 @@ def _environment() -> SandboxedEnvironment:
     # StrictDefaultUndefined is StrictUndefined that still lets `| default: "there"` work, as
     # the language reference promises; any other use of a missing variable is an error. The
     # default loader is empty, so `include` and `render` cannot reach the file system.
-    return SandboxedEnvironment(undefined=StrictDefaultUndefined)
+    env = SandboxedEnvironment(undefined=StrictDefaultUndefined)
+    env.filters["date"] = _date_of_nothing_is_empty(env.filters["date"])
+    return env
+
+
+def _date_of_nothing_is_empty(date: Callable[..., object]) -> Callable[..., object]:
+    """A declared attribute that is not set renders empty, filtered or not (as in Shopify's
+    Liquid, where `nil | date` is nil); python-liquid's `date` refuses None instead, and
+    `{{ trial_ends_at | date: "%B %d" }}` skipped the whole message."""
+    @functools.wraps(date)  # keeps the flags by which Liquid passes the environment
+    def wrapped(value: object, *args: object, **kwargs: object) -> object:
+        return "" if value is None else date(value, *args, **kwargs)
+    return wrapped
 
 
 @functools.lru_cache(maxsize=4096)

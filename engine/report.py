@@ -18,6 +18,11 @@ from cadenza.engine.store import Store
 from cadenza.playbooks import model as m
 
 
+def utc_minute(ts: int) -> str:
+    """An instant as reports print it: `2026-03-01 00:00 UTC`."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 @dataclass
 class StepRow:
     playbook: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 
-from cadenza.engine.report import Report
+from cadenza.engine.report import Report, utc_minute
 
 PALETTE = ("#2563eb", "#16a34a", "#d97706", "#dc2626", "#7c3aed")
 STYLE = """
@@ -22,10 +22,6 @@ height:10px;margin-right:4px;border-radius:2px}.warn{color:#b45309}
 
 def _e(text: object) -> str:
     return html.escape(str(text))
-
-
-def _when(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _table(headers: list[str], rows: list[list[object]], numeric: set[int]) -> str:
@@ -119,7 +115,7 @@ def render_html(report: Report) -> str:
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Cadenza simulation</title><style>{STYLE}</style></head><body>
 <h1>Cadenza simulation</h1>
-<p class="muted">{_e(_when(report.start))} → {_e(_when(report.end))} ·
+<p class="muted">{_e(utc_minute(report.start))} → {_e(utc_minute(report.end))} ·
 {report.customers:,} customers · {report.events:,} events · {report.enrollments:,} enrollments</p>
 {f"<p class='warn'>Skipped input rows: {_e(report.skipped)}</p><ul>{skipped}</ul>"
  if report.skipped else ""}

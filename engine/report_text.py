@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from rich.console import Console
 from rich.table import Table
 
-from cadenza.engine.report import Report
-
-
-def _when(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+from cadenza.engine.report import Report, utc_minute
 
 
 def render_text(report: Report, console: Console) -> None:
-    console.print(f"[bold]Simulation[/bold] {_when(report.start)} → {_when(report.end)}: "
+    console.print(f"[bold]Simulation[/bold] {utc_minute(report.start)} → {utc_minute(report.end)}: "
                   f"{report.customers:,} customers, {report.events:,} events, "
                   f"{report.enrollments:,} enrollments")
     if report.skipped:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import resource
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ def recorders(*, keep: bool = True) -> dict[str, Connector]:
 @dataclass
 class Simulation:
     project: m.Project
-    data: Loaded
+    data: Loaded  # its events in time order, as engine/dataload.py gives them
     start: int
     end: int
     db_path: Path | None = None
@@ -137,16 +138,13 @@ class Simulation:
         dispatcher = Dispatcher(store=self.store, connectors=recorders(keep=False),
                                 virtual_time=True, record_each=False)
         events = self._load_history()
-        clock, i = self.start, 0
+        clock = self.start
         while clock < self.end:
-            target = self._next(clock, events, i)
-            j = i
-            while j < len(events) and events[j].ts <= target:
-                j += 1
-            runtime.process(events[i:j], target)
+            target = self._next(clock, events.next_ts())
+            runtime.process(events.take_until(target), target)
             while dispatcher.dispatch(target):
                 pass
-            clock, i = target, j
+            clock = target
             if progress is not None:
                 progress(clock - self.start, self.end - self.start)
         return self.store
@@ -156,26 +154,30 @@ class Simulation:
             return _slices(self.data.customers)
         return self.packed.customer_slices()
 
-    def _load_history(self) -> list[Event]:
-        """Store the events before the start, and return those to replay, in time order.
+    def _load_history(self) -> _Replay:
+        """Store the events before the start; what follows is replayed as the clock gets there.
 
         Events before the start are history: aggregates and segments see them, but they
-        trigger nothing (the playbooks were not running then)."""
-        slices = (_slices(self.data.events) if self.packed is None
-                  else self.packed.event_slices())
-        replay: list[Event] = []
+        trigger nothing (the playbooks were not running then). The events come in time order,
+        so the history is read first and the rest is read a slice at a time as it is replayed
+        (a million events held at once were a tenth of a large run's memory)."""
+        slices = iter(_slices(self.data.events) if self.packed is None
+                      else self.packed.event_slices())
+        replay = _Replay(slices, self.start, self.end)
         for part in slices:
             history = [e for e in part if e.ts < self.start]
             self.store.insert_events(history, received_at=self.start, processed=True)
-            replay += [e for e in part if self.start <= e.ts <= self.end]
+            if len(history) < len(part):
+                replay.push(part[len(history):])  # in time order: the history comes first
+                break
         return replay
 
-    def _next(self, clock: int, events: list[Event], i: int) -> int:
+    def _next(self, clock: int, next_event: int | None) -> int:
         """The next instant worth stopping at, at least `window` ahead, at most the end."""
         assert self.window is not None
         soonest = [self.end]
-        if i < len(events):
-            soonest.append(events[i].ts)
+        if next_event is not None:
+            soonest.append(next_event)
         due = self.store.next_due()
         if due is not None:
             soonest.append(due)
@@ -185,6 +187,39 @@ class Simulation:
             # look every window, as `serve`'s ticker does.
             return min(self.end, clock + self.window)
         return min(self.end, max(clock + self.window, min(soonest)))
+
+
+class _Replay:
+    """The events from `start` to `end`, read from time-ordered slices as they are taken."""
+
+    def __init__(self, slices: Iterator[Sequence[Event]], start: int, end: int) -> None:
+        self._slices, self._start, self._end = slices, start, end
+        self._ready: deque[Event] = deque()
+
+    def push(self, part: Sequence[Event]) -> None:
+        for e in part:
+            if e.ts < self._start:  # the history was stored before the first replayed event
+                raise ValueError("a simulation's events must be in time order (as "
+                                 "dataload.load_events sorts them); this is a bug in Cadenza.")
+            if e.ts <= self._end:
+                self._ready.append(e)
+
+    def _fill(self) -> bool:
+        while not self._ready:
+            part = next(self._slices, None)
+            if part is None:
+                return False
+            self.push(part)
+        return True
+
+    def next_ts(self) -> int | None:
+        return self._ready[0].ts if self._fill() else None
+
+    def take_until(self, target: int) -> list[Event]:
+        out: list[Event] = []
+        while self._fill() and self._ready[0].ts <= target:
+            out.append(self._ready.popleft())
+        return out
 
 
 def _slices(rows: Sequence[T], size: int = LOAD_SLICE) -> Iterator[Sequence[T]]:

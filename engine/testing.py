@@ -131,9 +131,10 @@ def _why_nothing(store: Store, project: m.Project, test: m.PlaybookTest, cid: st
     pb = project.playbooks[test.playbook]
     e = t.enrollments
     with store.engine.connect() as conn:
-        if conn.execute(select(e.c.id).where(e.c.customer_id == cid,
-                                             e.c.playbook == pb.name).limit(1)).first():
-            return []
+        journeys = conn.execute(select(e.c.entered_at, e.c.context).where(
+            e.c.customer_id == cid, e.c.playbook == pb.name).order_by(e.c.id)).all()
+        if journeys:
+            return [note for at, context in journeys for note in _arms(at, context)]
         already = [x.segment for x in pb.entries if isinstance(x, m.SegmentEntry)
                    and not x.current and cid in matching_ids(
                        conn, project.segments[x.segment].cond, now=start,
@@ -148,6 +149,16 @@ def _why_nothing(store: Store, project: m.Project, test: m.PlaybookTest, cid: st
               for name in already),
             *(f"event {x.event} at {_utc(x.at)} did not start '{x.playbook}': {x.why}"
               for x in found)]
+
+
+def _arms(entered_at: int, context: dict[str, object] | None) -> list[str]:
+    """The experiment arms a journey took: a control arm sends nothing and leaves no other
+    trace (a holdout is noted already, as a suppression)."""
+    arms = (context or {}).get("arms")
+    if not isinstance(arms, dict):
+        return []
+    return [f"the journey entered at {_utc(entered_at)} took arm '{arm}' of split '{split}'"
+            for split, arm in arms.items() if arm != "holdout"]
 
 
 def _utc(ts: int) -> str:

@@ -8,6 +8,7 @@ from cadenza.playbooks.model import AttrType, Schema
 from cadenza.playbooks.report import Reporter
 
 TYPE_NAMES = ("string", "number", "bool", "timestamp", "enum")
+DATE_WORDS = frozenset({"date", "datetime", "time", "day"})
 STRING = AttrType(type="string")
 NUMBER = AttrType(type="number")
 BOOL = AttrType(type="bool")
@@ -27,9 +28,13 @@ def _field_type(f: ast.Field, file: str, rep: Reporter) -> AttrType | None:
     if name == "enum":
         return AttrType(type="enum", members=tuple(m.name for m in f.members))
     if name not in TYPE_NAMES:
+        hint = "types are string, number, bool, timestamp and enum(a, b, ...)."
+        if name in DATE_WORDS:
+            hint = ("there is no date type: declare a timestamp (a date is its midnight, "
+                    "1990-05-17T00:00:00Z); for a date every year, such as a birthday, see "
+                    "'A birthday email at 09:00 their time' in docs/language.md.")
         rep.error("E021", file, f.type_name.span,
-                  f"unknown type '{name}'{did_you_mean(name, TYPE_NAMES)}",
-                  hint="types are string, number, bool, timestamp and enum(a, b, ...).")
+                  f"unknown type '{name}'{did_you_mean(name, TYPE_NAMES)}", hint=hint)
         return None
     return AttrType(type=name)
 

@@ -71,6 +71,7 @@ def _impact(diff: ProjectDiff, base: m.Project, head: m.Project,
     from cadenza.engine.store import Store  # noqa: PLC0415
 
     flight = sim = None
+    span = (0, 0)
     if opts.db is not None:
         try:
             store = Store(open_existing(opts.db))
@@ -82,8 +83,8 @@ def _impact(diff: ProjectDiff, base: m.Project, head: m.Project,
         finally:
             store.engine.dispose()
     if opts.customers is not None:
-        (before, _), (after, problems) = (simulate(p, opts.customers, opts.events)
-                                          for p in (base, head))
+        (before, _, span), (after, problems, _) = (simulate(p, opts.customers, opts.events)
+                                                   for p in (base, head))
         for problem in problems:  # HEAD's: the schema that will run decides what is usable
             click.echo(problem, err=True)
         sim = compare_figures(before, after)
@@ -92,8 +93,8 @@ def _impact(diff: ProjectDiff, base: m.Project, head: m.Project,
         texts.append(flight_text(flight, opts.db or ""))
         marks.append(flight_markdown(flight))
     if sim is not None:
-        texts.append(sim_text(sim, diff.base, diff.head))
-        marks.append(sim_markdown(sim, diff.base, diff.head))
+        texts.append(sim_text(sim, diff.base, diff.head, span))
+        marks.append(sim_markdown(sim, diff.base, diff.head, span))
     return impact_json(flight, sim), texts, marks
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,26 @@ def test_a_removed_wait_does_not_hand_its_generated_name_to_another_step(
     assert new is not None
     apply(h.store, new, "v2", ts("2026-03-02T13:00Z"))
     assert [(r.state, r.node) for r in h.rows(t.enrollments)] == [("exited", None)]
+
+
+def test_the_simulated_comparison_names_its_period(tmp_path: Path) -> None:
+    """A newcomer compared diff's before/after with their own `simulate --start` run and could
+    not tell why the figures differed: the text and markdown now say which span ran."""
+    write_case(CASES["change_wait"], tmp_path / "base", tmp_path / "head")
+    data = EXAMPLE / "data"
+    args = ("--customers", str(data / "customers.jsonl"), "--events", str(data / "events.jsonl"))
+    days = sorted(datetime.fromisoformat(json.loads(line)["timestamp"]).astimezone(UTC).date()
+                  for line in (data / "events.jsonl").read_text(encoding="utf-8").splitlines()
+                  if line.strip())
+    # simulate's default: the 30 days up to the midnight after the last event, starting no
+    # earlier than the first event's day
+    start = max(days[0], days[-1] + timedelta(days=1) - timedelta(days=30))
+    period = (f"{start} 00:00 UTC → {start + timedelta(days=30)} 00:00 UTC, the 30 days "
+              "`cadenza simulate` runs without --start")
+    code, text = run_diff(tmp_path, "base", "head", *args)
+    assert code == 0, text
+    assert (f"Simulation on the same customers and events, base -> head ({period}):"
+            in text.splitlines())
+    code, text = run_diff(tmp_path, "base", "head", *args, "--format", "markdown")
+    assert code == 0, text
+    assert f"Over {period}." in text.splitlines()

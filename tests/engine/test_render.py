@@ -73,6 +73,15 @@ def test_default_filter_covers_a_missing_variable() -> None:
     assert render_message('Hi {{ nickname | default: "there" }}', context()) == "Hi there"
 
 
+def test_a_declared_attribute_not_set_renders_empty_through_date() -> None:
+    """Regression: `{{ trial_ends_at | date: "%B %d" }}` with the attribute declared but not
+    set skipped the message ("date expected datetime.datetime, found NoneType"); unset
+    values render empty, filtered or not, and a set one is still formatted."""
+    text = 'Ends on {{ renewal_date | date: "%B %d" }}.'
+    assert render_message(text, context(renewal_date=None)) == "Ends on ."
+    assert render_message(text, context()) == "Ends on March 08."
+
+
 def test_missing_variable_is_a_render_error() -> None:
     """A variable the context lacks raises RenderError naming the template, variable and place."""
     with pytest.raises(RenderError) as info:

@@ -127,6 +127,36 @@ def test_malformed_csv_row(tmp_path: Path) -> None:
     assert report["customers"] == 1
 
 
+def test_an_unclosed_quote_in_a_csv_is_named_at_its_own_row(tmp_path: Path) -> None:
+    """Regression: the message named the row before (the reader counts a row when it ends,
+    and this one never ends), and did not say that the rest of the file was lost."""
+    csv = ("id,email,timezone,first_name,email_opt_in\n"
+           "c001,ana@example.com,Europe/Paris,Ana,true\n"
+           'c002,"bob@example.com,Europe/Paris,Bob,true\n'
+           "c003,cy@example.com,Europe/Paris,Cy,true\n")
+    result, _ = _bad_run(tmp_path, csv, CART_EVENT, name="customers.csv")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"{tmp_path / 'customers.csv'}:3: error: malformed CSV: a quote opened in this row is "
+        "never closed, so the rest of the file was read as one field and nothing from this "
+        'line on was loaded; close the quote (a quote inside a quoted field is written twice: '
+        '"").\n')
+    assert json.loads(result.stdout)["customers"] == 1
+
+
+def test_events_given_as_csv_are_told_the_format(tmp_path: Path) -> None:
+    """The first line that is no JSON says the events file must be JSON Lines; the other
+    lines keep the short message."""
+    rows = "customer_id,event,timestamp\nc001,cart_abandoned,2026-03-02T10:00:00Z\n"
+    result, history = _bad_run(tmp_path, CUSTOMER, rows)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{history}:1: error: not valid JSON: Expecting value. This file is read as JSON "
+        'Lines, one JSON object per line (events: {"customer_id": ..., "event": ..., '
+        '"timestamp": ..., "properties": {...}}); only customers may be CSV.',
+        f"{history}:2: error: not valid JSON: Expecting value."]
+
+
 def test_text_report_counts_skipped_rows(tmp_path: Path) -> None:
     """The text report says what was skipped and why, above the tables."""
     people = tmp_path / "customers.jsonl"

@@ -118,22 +118,48 @@ def test_already_in_the_watched_segment_is_noted(tmp_path: Path, start: str) -> 
             "use `when in segment` to enrol those already in it.") in result.output
 
 
+def _failing(tmp_path: Path, play: str) -> list[str]:
+    """The output lines of `cadenza test` on a one-file project whose test fails."""
+    (tmp_path / "cadenza.toml").write_text('[project]\nname = "n"\n', encoding="utf-8")
+    (tmp_path / "p.play").write_text(play, encoding="utf-8")
+    result = _invoke("test", str(tmp_path))
+    assert result.exit_code == 1
+    return result.output.splitlines()
+
+
 def test_a_test_whose_event_started_nothing_says_why(tmp_path: Path) -> None:
     """A customer outside the audience: the failure's "(nothing)" comes with the reason, as
     `cadenza explain` gives it."""
-    (tmp_path / "cadenza.toml").write_text('[project]\nname = "n"\n', encoding="utf-8")
-    (tmp_path / "p.play").write_text(
-        "schema {\n  customer { opted: bool }\n  event delivered { v: number }\n}\n"
+    lines = _failing(
+        tmp_path, "schema {\n  customer { opted: bool }\n  event delivered { v: number }\n}\n"
         "playbook thanks {\n  when event delivered\n  audience opted\n"
         '  send email text "Thanks" subject "Hi"\n}\n'
         'test "opted out" {\n  playbook thanks\n'
         '  customer { id = "t-1", email = "a@example.com", opted = false }\n'
         "  event delivered at 2026-03-02T12:00Z { v = 1 }\n"
-        "  expect email at 2026-03-02T12:00Z\n}\n", encoding="utf-8")
-    result = _invoke("test", str(tmp_path))
-    assert result.exit_code == 1
+        "  expect email at 2026-03-02T12:00Z\n}\n")
     assert ("  note: event delivered at 2026-03-02T12:00Z did not start 'thanks': the audience "
-            "was false (audience opted)") in result.output.splitlines()
+            "was false (audience opted)") in lines
+
+
+def test_a_failure_names_the_experiment_arm_taken(tmp_path: Path) -> None:
+    """A newcomer's control-arm customer failed `expect email` with no hint why: the control
+    arm sends nothing and left no trace. The note names the arm (a holdout already has its
+    suppression note)."""
+    lines = _failing(
+        tmp_path, "schema {\n  event lapsed { days: number }\n}\n"
+        "playbook reengagement {\n  when event lapsed\n"
+        "  split subject_test {\n    30% -> subject_a\n    30% -> subject_b\n"
+        "    30% -> control\n    holdout 10%\n  }\n"
+        '  subject_a: send email text "A" subject "A"\n  end\n'
+        '  subject_b: send email text "B" subject "B"\n  end\n'
+        "  control: end\n}\n"
+        'test "c11 gets an email" {\n  playbook reengagement\n'
+        '  customer { id = "c11", email = "a@example.com" }\n'
+        "  event lapsed at 2026-03-02T12:00Z { days = 40 }\n"
+        "  expect email at 2026-03-02T12:00Z\n}\n")
+    assert ("  note: the journey entered at 2026-03-02T12:00Z took arm 'control' of split "
+            "'subject_test'") in lines
 
 
 def test_a_deferral_note_says_until_when(tmp_path: Path) -> None:

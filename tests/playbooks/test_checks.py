@@ -337,3 +337,18 @@ def test_a_test_expecting_a_template_the_playbook_never_sends(make_project: Make
     assert d.message == ("playbook 'p' never sends email template 'welcom' — did you mean "
                          "'welcome'?")
     assert d.hint == "its email templates: welcome; write 'expect email' to accept any email."
+
+
+@pytest.mark.parametrize(("word", "hint_start"), [
+    ("date", "there is no date type: declare a timestamp"),
+    ("strng", "types are string, number, bool, timestamp and enum"),
+])
+def test_an_unknown_type_says_what_to_declare(make_project: Make, word: str,
+                                              hint_start: str) -> None:
+    """A newcomer's `birthday: date` was told the list of types only; a date word points at
+    timestamps and the birthday recipe."""
+    loaded = make_project(_pb('  send email "welcome"\n'),
+                          extra={"more.play": f"schema {{\n  customer {{ born: {word} }}\n}}\n"})
+    [d] = [d for d in loaded.diagnostics if d.code == "E021"]
+    assert d.message.startswith(f"unknown type '{word}'")
+    assert (d.hint or "").startswith(hint_start)
