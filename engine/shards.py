@@ -26,12 +26,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cadenza.engine import schema as t
 from cadenza.engine.dataload import Loaded
 from cadenza.engine.state import Event
 
+T = TypeVar("T")
 SHARD_FROM = 40_000  # customers: below this a second process costs more than it saves
 Progress = Callable[[int, int], None]
 # Tables with one copy per part (the deployed versions and the schema version): kept once.
@@ -76,28 +77,26 @@ class Packed:
     events: list[bytes]  # slices of (customer_id, name, ts, properties, message_id)
 
     def customer_slices(self) -> Iterator[list[dict[str, Any]]]:
-        while self.customers:  # each slice freed once read
-            yield _unpickle(self.customers.pop(0))
+        return _drain(self.customers)
 
     def event_slices(self) -> Iterator[list[Event]]:
-        while self.events:
-            yield [Event(*fields) for fields in _unpickle(self.events.pop(0))]
+        return ([Event(*fields) for fields in rows] for rows in _drain(self.events))
 
 
 def pack(piece: Loaded, size: int) -> Packed:
-    def dump(rows: list[Any]) -> bytes:
-        return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
-
-    events = piece.events
-    return Packed(
-        customers=[dump(piece.customers[i:i + size])
-                   for i in range(0, len(piece.customers), size)],
-        events=[dump([(e.customer_id, e.name, e.ts, e.properties, e.message_id)
-                      for e in events[i:i + size]]) for i in range(0, len(events), size)])
+    return Packed(customers=_pickled(piece.customers, size, lambda c: c),
+                  events=_pickled(piece.events, size, lambda e: (
+                      e.customer_id, e.name, e.ts, e.properties, e.message_id)))
 
 
-def _unpickle(chunk: bytes) -> Any:
-    return pickle.loads(chunk)  # pickled by this process before the fork
+def _pickled(rows: Sequence[T], size: int, as_row: Callable[[T], object]) -> list[bytes]:
+    return [pickle.dumps([as_row(r) for r in rows[i:i + size]], protocol=pickle.HIGHEST_PROTOCOL)
+            for i in range(0, len(rows), size)]
+
+
+def _drain(chunks: list[bytes]) -> Iterator[Any]:
+    while chunks:  # each slice freed once read
+        yield pickle.loads(chunks.pop(0))  # pickled by this process before the fork
 
 
 def part_path(db_path: Path, k: int) -> Path:

@@ -125,9 +125,10 @@ def run_test(project: m.Project, test: m.PlaybookTest) -> Outcome:
 
 def _why_nothing(store: Store, project: m.Project, test: m.PlaybookTest, cid: str,
                  start: int) -> list[str]:
-    """Notes for a test whose playbook the customer never entered: its events judged as
-    `cadenza explain` judges them, and a `when enters segment` playbook whose segment held the
-    customer when the test began (its first look only records who is in already)."""
+    """Notes for a failing test. If the customer entered the playbook: the experiment arms
+    their journeys took. If not: their events judged as `cadenza explain` judges them, and a
+    `when enters segment` playbook whose segment held the customer when the test began (its
+    first look only records who is in already)."""
     pb = project.playbooks[test.playbook]
     e = t.enrollments
     with store.engine.connect() as conn:
