@@ -81,6 +81,9 @@ class _Round:
     sent: set[int] = field(default_factory=set)  # ids of the rows whose request went out
     # A write failed (the store is down): send nothing more, keep outcomes for the next round.
     halted: bool = False
+    # The logger as configured now, resolved once: the module's lazy proxy resolved it again
+    # for every message (a fifth of a simulation's dispatching).
+    logger: Any = field(default_factory=log.bind)
 
     def out_for(self, name: str) -> int:
         return sum(1 for row, _ in self.out.values() if route(row) == name)
@@ -242,11 +245,11 @@ class Dispatcher:
         at = min(run.now, row.next_attempt_at) if self.virtual_time else run.now
         result = self._result(row, decision, at, self._retry_at(decision, at))
         run.results.append(result)
-        log.info("message.dispatched", outcome=result["status"],
-                 playbook=row.playbook, version=run.versions.get(row.enrollment_id),
-                 enrollment=row.enrollment_id, step=row.node,
-                 channel=row.channel, message_id=row.idempotency_key,
-                 attempt=row.attempts + 1)
+        run.logger.info("message.dispatched", outcome=result["status"],
+                        playbook=row.playbook, version=run.versions.get(row.enrollment_id),
+                        enrollment=row.enrollment_id, step=row.node,
+                        channel=row.channel, message_id=row.idempotency_key,
+                        attempt=row.attempts + 1)
         if isinstance(decision, DeadLetter) and decision.opted_out:
             run.revoked.append((row.customer_id, row.channel))
         if self.record_each:

@@ -43,9 +43,11 @@ def _run(conn: Connection, sql: str, values: list[tuple[Any, ...]]) -> None:
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *,
-                skip_existing: str | None = None) -> None:
+                skip_existing: str | None = None,
+                upsert: tuple[str, Sequence[str]] | None = None) -> None:
     """INSERT every row (all with the same keys); `skip_existing` names a unique column whose
-    stored values make a row be left out (ON CONFLICT DO NOTHING)."""
+    stored values make a row be left out (ON CONFLICT DO NOTHING); `upsert` (a unique column,
+    the columns to set) makes such a row update those columns of the stored one instead."""
     if not rows:
         return
     names = list(rows[0])
@@ -53,6 +55,10 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
            f"VALUES ({', '.join('?' for _ in names)})")
     if skip_existing is not None:
         sql += f" ON CONFLICT ({skip_existing}) DO NOTHING"
+    if upsert is not None:
+        key, columns = upsert
+        sets = ", ".join(f"{c} = excluded.{c}" for c in columns)
+        sql += f" ON CONFLICT ({key}) DO UPDATE SET {sets}"
     _run(conn, sql, _values(table, names, rows))
 
 

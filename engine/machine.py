@@ -18,7 +18,13 @@ from typing import Any
 from cadenza.engine.render import RenderError, build_context, html_to_text, render_message
 from cadenza.engine.sms import sms_segments
 from cadenza.engine.state import Batch, Customer, Enrollment, Outgoing, Suppression
-from cadenza.engine.timing import known_zone, next_allowed, next_local_time
+from cadenza.engine.timing import (
+    SendRules,
+    known_zone,
+    next_allowed_under,
+    next_local_time,
+    zone_info,
+)
 from cadenza.playbooks import model as m
 
 MAX_STEPS_PER_RUN = 1000  # a guard: loops without waits are rejected by the compiler
@@ -52,6 +58,9 @@ class Machine:
     unsubscribe_base: str = "https://unsubscribe.invalid/"
     # Per (playbook, trigger event): what a template context needs besides the customer.
     _shapes: dict[tuple[str, str], tuple[frozenset[str], dict[str, list[str]]]] = field(
+        default_factory=dict)
+    # Per (playbook, channel): its send rules (the playbook kept, so its id stays its own).
+    _rules: dict[tuple[int, str], tuple[m.Playbook, SendRules, SendRules]] = field(
         default_factory=dict)
 
     def zone(self, c: Customer) -> str:
@@ -154,12 +163,7 @@ class Machine:
 
     def _update(self, s: m.UpdateStep, e: Enrollment, c: Customer, t: int) -> None:
         for a in s.assignments:
-            value = self._value(a.value, e, c, t)
-            if a.attribute in ("email", "phone", "timezone"):
-                setattr(c, a.attribute, None if value is None else str(value))
-            else:
-                c.attributes[a.attribute] = value
-        c.dirty = True
+            c.set(a.attribute, self._value(a.value, e, c, t))
 
     @staticmethod
     def _value(v: m.Value, e: Enrollment, c: Customer, t: int) -> Any:
@@ -214,11 +218,10 @@ class Machine:
     def _timing(self, s: m.SendStep, e: Enrollment, c: Customer, pb: m.Playbook,
                 batch: Batch, t: int) -> bool:
         ch, zone = s.channel, self.zone(c)
-        quiet = [q for q in pb.policies.quiet_hours if q.channel in (None, ch)]
-        windows = [w for w in pb.policies.windows if w.channel in (None, ch)]
-        allowed = next_allowed(t, zone, quiet, windows)
+        rules, quiet = self._send_rules(pb, ch)
+        allowed = next_allowed_under(t, zone, rules)
         if allowed > t:
-            reason = "quiet_hours" if next_allowed(t, zone, quiet, []) > t else "send_window"
+            reason = "send_window" if quiet.allows_at(t, zone_info(zone)) else "quiet_hours"
             self._suppress(batch, e, s, ch, reason, "deferred", deferred_detail(allowed), t)
             e.due_at = allowed
             return True
@@ -238,6 +241,15 @@ class Machine:
                 e.due_at = until
             return True
         return False
+
+    def _send_rules(self, pb: m.Playbook, ch: str) -> tuple[SendRules, SendRules]:
+        """The channel's quiet hours and send windows, and its quiet hours alone."""
+        key = (id(pb), ch)
+        if key not in self._rules:
+            quiet = tuple(q for q in pb.policies.quiet_hours if q.channel in (None, ch))
+            windows = tuple(w for w in pb.policies.windows if w.channel in (None, ch))
+            self._rules[key] = (pb, SendRules(quiet, windows), SendRules(quiet, ()))
+        return self._rules[key][1:]
 
     def _send(self, s: m.SendStep, e: Enrollment, c: Customer, pb: m.Playbook, batch: Batch,
               t: int, attempt: int) -> None:

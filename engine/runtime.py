@@ -272,10 +272,24 @@ class _Judge:
         # customer's later events of the same second (a third and a fourth order stored in
         # one second would otherwise both count when the third's `where` is judged).
         self.horizon: tuple[int, int] | None = None
+        self._plain_conds: dict[int, tuple[m.Cond, bool]] = {}
 
     def __call__(self, cond: m.Cond, customer: Customer, at: int,
                  event: dict[str, Any] | None, bound: dict[str, Any]) -> bool:
+        if self._plain(cond):  # an attribute, the event's properties: no oracle to build
+            return evaluate(cond, Env(customer=customer.row(), now=at, event=event,
+                                      bound=bound))
         return evaluate(cond, self._env(customer, at, event, bound))
+
+    def _plain(self, cond: m.Cond) -> bool:
+        """True when `cond` names no segment and no aggregate (judged for every step: the
+        answer is kept per condition, which lives as long as the project)."""
+        known = self._plain_conds.get(id(cond))
+        if known is None:
+            plain = not any(True for _ in m.nodes_of(cond, m.InSegment)) and not any(
+                True for _ in m.nodes_of(cond, m.Agg))
+            known = self._plain_conds[id(cond)] = (cond, plain)
+        return known[1]
 
     def _env(self, customer: Customer, at: int, event: dict[str, Any] | None,
              bound: dict[str, Any]) -> Env:

@@ -65,6 +65,13 @@ def trigger_segments(active: Mapping[str, Version]) -> set[str]:
     return names
 
 
+def clock_driven(active: Mapping[str, Version]) -> bool:
+    """Whether the clock alone enrolls or exits customers (a schedule fires, time moves someone
+    into a segment): such entries look at the whole audience at an instant."""
+    return bool(trigger_segments(active)) or any(
+        isinstance(e, m.ScheduleEntry) for v in active.values() for e in v.playbook.entries)
+
+
 # Read at every look of the clock (every 15 minutes of a simulation): built once.
 _META = select(t.meta.c.value).where(t.meta.c.key == bindparam("p_key"))
 

@@ -74,23 +74,29 @@ class Packed:
     page it shares with the other processes: each would hold most of the audience again."""
 
     customers: list[bytes]
-    events: list[bytes]  # slices of (customer_id, name, ts, properties, message_id)
+    # Slices of five columns: customer ids, names, times, properties, message ids (a third
+    # quicker to pickle than a tuple per event, and packing runs before any part starts).
+    events: list[bytes]
 
     def customer_slices(self) -> Iterator[list[dict[str, Any]]]:
         return _drain(self.customers)
 
     def event_slices(self) -> Iterator[list[Event]]:
-        return ([Event(*fields) for fields in rows] for rows in _drain(self.events))
+        return ([Event(*fields) for fields in zip(*columns, strict=True)]
+                for columns in _drain(self.events))
 
 
 def pack(piece: Loaded, size: int) -> Packed:
-    return Packed(customers=_pickled(piece.customers, size, lambda c: c),
-                  events=_pickled(piece.events, size, lambda e: (
-                      e.customer_id, e.name, e.ts, e.properties, e.message_id)))
+    return Packed(customers=_pickled(piece.customers, size, lambda rows: rows),
+                  events=_pickled(piece.events, size, lambda rows: (
+                      [e.customer_id for e in rows], [e.name for e in rows],
+                      [e.ts for e in rows], [e.properties for e in rows],
+                      [e.message_id for e in rows])))
 
 
-def _pickled(rows: Sequence[T], size: int, as_row: Callable[[T], object]) -> list[bytes]:
-    return [pickle.dumps([as_row(r) for r in rows[i:i + size]], protocol=pickle.HIGHEST_PROTOCOL)
+def _pickled(rows: Sequence[T], size: int,
+             as_slice: Callable[[Sequence[T]], object]) -> list[bytes]:
+    return [pickle.dumps(as_slice(rows[i:i + size]), protocol=pickle.HIGHEST_PROTOCOL)
             for i in range(0, len(rows), size)]
 
 
@@ -183,6 +189,10 @@ def merge(target: Path, parts: Sequence[Path]) -> None:
     db = sqlite3.connect(target, isolation_level=None)
     try:
         db.execute("PRAGMA synchronous=OFF")
+        # The appended rows land all over the customer indexes: with SQLite's default 2 MB
+        # cache their pages were read and written back again and again (a 1M merge: 9.5 s
+        # with it, 4.7 s with 64 MB). The engine itself runs faster with the default.
+        db.execute("PRAGMA cache_size=-65536")
         db.execute("BEGIN IMMEDIATE")
         for k, part in enumerate(parts[1:], start=1):
             db.execute("ATTACH DATABASE ? AS part", (str(part),))

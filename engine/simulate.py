@@ -1,10 +1,11 @@
 """`simulate`: the real engine on a virtual clock, over an audience and its event history.
 
 A fresh store is filled with the audience; events are replayed in time order; the clock jumps
-from one interesting instant (an event, a due step) to the next — never sleeping — processing
-at least `window` seconds of virtual time per jump so work is batched. Because the runtime
-replays each customer's timeline exactly, the window changes speed, not results. Sends go to
-recorder connectors through the same outbox and dispatcher that `serve` uses.
+— never sleeping — over at least `window` seconds of virtual time per step, so work is batched.
+Because the runtime replays each customer's timeline exactly, the window changes speed, not
+results: unless the clock itself enrolls customers (segment and schedule entries), the whole
+span is one step. Sends go to recorder connectors through the same outbox and dispatcher that
+`serve` uses.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from cadenza.engine.dataload import Loaded
 from cadenza.engine.db import open_engine, sqlite_url
 from cadenza.engine.dispatch import Dispatcher
 from cadenza.engine.runtime import Runtime
-from cadenza.engine.schedules import SEGMENT_INTERVAL, trigger_segments
+from cadenza.engine.schedules import SEGMENT_INTERVAL, clock_driven, trigger_segments
 from cadenza.engine.state import Event
 from cadenza.engine.store import Store
 from cadenza.playbooks import model as m
@@ -52,7 +53,10 @@ class Simulation:
     start: int
     end: int
     db_path: Path | None = None
-    window: int | None = None  # None: a day, or 15 minutes when playbooks watch segments
+    # Virtual seconds per step of the clock. None: the whole span at once (`_at_once`), or,
+    # when the clock moves customers (segment or schedule entries), a day, or 15 minutes when
+    # playbooks watch segments.
+    window: int | None = None
     playbooks: tuple[str, ...] = ()
     # Processes the audience is split over (engine/shards.py); None: one per core (at most 4)
     # from 40,000 customers on, else one.
@@ -130,14 +134,17 @@ class Simulation:
             self.store.upsert_customers(part, now=self.start)
         runtime = Runtime(project=self.scoped_project(), store=self.store)
         runtime.deploy(self.start)
-        if self.window is None:
-            # Each customer's timeline is replayed exactly whatever the window; only entering
-            # or leaving a segment is noticed at window ends, so watch those more often.
-            self.window = SEGMENT_INTERVAL if trigger_segments(runtime.active) else DAY
         self.watch_segments = bool(trigger_segments(runtime.active))
         dispatcher = Dispatcher(store=self.store, connectors=recorders(keep=False),
                                 virtual_time=True, record_each=False)
         events = self._load_history()
+        if self.window is None and not clock_driven(runtime.active):
+            self._at_once(runtime, dispatcher, events, progress)
+            return self.store
+        if self.window is None:
+            # Each customer's timeline is replayed exactly whatever the window; only entering
+            # or leaving a segment is noticed at window ends, so watch those more often.
+            self.window = SEGMENT_INTERVAL if self.watch_segments else DAY
         clock = self.start
         while clock < self.end:
             target = self._next(clock, events.next_ts())
@@ -148,6 +155,34 @@ class Simulation:
             if progress is not None:
                 progress(clock - self.start, self.end - self.start)
         return self.store
+
+    def _at_once(self, runtime: Runtime, dispatcher: Dispatcher, events: _Replay,
+                 progress: Progress | None) -> None:
+        """The whole span in one step of the clock: every event stored as pending, then each
+        customer's timeline replayed from its first event to the end in one batch.
+
+        Exact for the same reason any window is (customers never affect each other), and the
+        fastest: a customer is loaded and written once, not once per day it has work on. Only
+        playbooks the clock itself moves (segment and schedule entries, evaluated over the
+        whole audience at an instant) need the clock to stop along the way."""
+        span = self.end - self.start
+        waiting: set[str] = set()
+        for part in events.rest():
+            self.store.insert_events(part, received_at=self.end)
+            waiting.update(e.customer_id for e in part)
+        done = 0
+
+        def batch_done() -> None:
+            nonlocal done
+            done += runtime.batch_size
+            if progress is not None and waiting:
+                progress(min(span - 1, span * done // len(waiting)), span)
+
+        runtime.process([], self.end, after_batch=batch_done)
+        while dispatcher.dispatch(self.end):
+            pass
+        if progress is not None:
+            progress(span, span)
 
     def _audience(self) -> Iterator[Sequence[dict[str, object]]]:
         if self.packed is None:
@@ -214,6 +249,13 @@ class _Replay:
 
     def next_ts(self) -> int | None:
         return self._ready[0].ts if self._fill() else None
+
+    def rest(self) -> Iterator[list[Event]]:
+        """Everything not taken yet, a slice at a time."""
+        while self._fill():
+            part = list(self._ready)
+            self._ready.clear()
+            yield part
 
     def take_until(self, target: int) -> list[Event]:
         out: list[Event] = []

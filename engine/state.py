@@ -23,11 +23,23 @@ class Customer:
     email_revoked: bool = False
     sms_revoked: bool = False
     dirty: bool = False  # attributes changed by an `update` step
+    # `row()`, built once: conditions judged at every step read it (`set` clears it).
+    _row: Json | None = field(default=None, repr=False, compare=False)
 
     def row(self) -> Json:
-        """Columns and attributes as conditions and templates see them."""
-        return {**self.attributes, "id": self.id, "email": self.email, "phone": self.phone,
-                "timezone": self.timezone}
+        """Columns and attributes as conditions and templates see them (read only)."""
+        if self._row is None:
+            self._row = {**self.attributes, "id": self.id, "email": self.email,
+                         "phone": self.phone, "timezone": self.timezone}
+        return self._row
+
+    def set(self, name: str, value: Any) -> None:
+        """An `update` step's assignment: a column (email, phone, timezone) or an attribute."""
+        if name in ("email", "phone", "timezone"):
+            setattr(self, name, None if value is None else str(value))
+        else:
+            self.attributes[name] = value
+        self._row, self.dirty = None, True
 
 
 @dataclass(slots=True)

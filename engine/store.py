@@ -108,15 +108,22 @@ class Store:
 
     # ------------------------------------------------------------------ customers and events
     def upsert_customers(self, rows: Sequence[dict[str, Any]], now: int) -> None:
+        """Insert customers, or replace a stored one's columns and attributes (its consent
+        revocations stay)."""
+        changed = ("email", "phone", "timezone", "attributes", "updated_at")
         with self.engine.begin() as conn:
             ins = dialect_insert(conn)(t.customers)
-            stmt = ins.on_conflict_do_update(
-                index_elements=[t.customers.c.id],
-                set_={c: ins.excluded[c] for c in ("email", "phone", "timezone", "attributes",
-                                                   "updated_at")})
+            stmt = ins.on_conflict_do_update(index_elements=[t.customers.c.id],
+                                             set_={c: ins.excluded[c] for c in changed})
             for part in chunks(rows, 2000):
-                conn.execute(stmt, [{**r, "updated_at": now, "email_revoked": False,
-                                     "sms_revoked": False} for r in part])
+                values = [{"id": r["id"], "email": r.get("email"), "phone": r.get("phone"),
+                           "timezone": r.get("timezone"), "attributes": r.get("attributes"),
+                           "updated_at": now, "email_revoked": False, "sms_revoked": False}
+                          for r in part]
+                if pgbulk.is_postgres(conn):
+                    conn.execute(stmt, values)
+                else:  # the driver directly: SQLAlchemy's parameter processing doubled it
+                    litebulk.insert_rows(conn, t.customers, values, upsert=("id", changed))
 
     def insert_events(self, events: Sequence[Event], received_at: int, *,
                       processed: bool = False) -> list[Event]:

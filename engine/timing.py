@@ -147,19 +147,24 @@ def _within(minute: int, start: int, end: int) -> bool:
 
 
 @dataclass(frozen=True)
-class _Rules:
+class SendRules:
+    """The quiet hours and send windows that apply to one channel of one playbook. Build it
+    once per playbook and channel: every send is checked against it."""
+
     quiet: tuple[QuietHours, ...]
     windows: tuple[SendWindow, ...]
 
     def allows(self, weekday: int, minute: int) -> bool:
         """The verdict at a local weekday (0 = Monday) and minute of the day; policy times are
         whole minutes, so seconds never change it."""
-        if any(_within(minute, q.start_min, q.end_min) for q in self.quiet):
-            return False
+        for q in self.quiet:
+            if _within(minute, q.start_min, q.end_min):
+                return False
         return all(_in_window(w, weekday, minute) for w in self.windows)
 
-    def allows_wall(self, wall: datetime) -> bool:
-        return self.allows(wall.weekday(), wall.hour * 60 + wall.minute)
+    def allows_at(self, t: int, tz: ZoneInfo) -> bool:
+        local = datetime.fromtimestamp(t, tz)
+        return self.allows(local.weekday(), local.hour * 60 + local.minute)
 
     @functools.cached_property
     def edges(self) -> tuple[int, ...]:
@@ -183,7 +188,7 @@ def _in_window(w: SendWindow, weekday: int, minute: int) -> bool:
 def is_allowed(t: int, zone: str, quiet: Sequence[QuietHours],
                windows: Sequence[SendWindow]) -> bool:
     """Whether instant `t` is outside every quiet-hours range and inside every send window."""
-    return _Rules(tuple(quiet), tuple(windows)).allows_wall(wall_clock(t, zone_info(zone)))
+    return SendRules(tuple(quiet), tuple(windows)).allows_at(t, zone_info(zone))
 
 
 def next_allowed(t: int, zone: str, quiet: Sequence[QuietHours],
@@ -194,9 +199,13 @@ def next_allowed(t: int, zone: str, quiet: Sequence[QuietHours],
     The caller passes only the policies that apply to the channel. Raises ValueError when the
     policies allow no instant within 8 days.
     """
+    return next_allowed_under(t, zone, SendRules(tuple(quiet), tuple(windows)))
+
+
+def next_allowed_under(t: int, zone: str, rules: SendRules) -> int:
+    """`next_allowed` with the rules built already."""
     tz = zone_info(zone)
-    rules = _Rules(tuple(quiet), tuple(windows))
-    if rules.allows_wall(wall_clock(t, tz)):
+    if rules.allows_at(t, tz):
         return t
     for n in range(SEARCH_DAYS):
         found = _first_allowed(t + n * DAY_S, t + (n + 1) * DAY_S, tz, rules)
@@ -208,7 +217,7 @@ def next_allowed(t: int, zone: str, quiet: Sequence[QuietHours],
         "quiet hours.")
 
 
-def _first_allowed(start: int, end: int, tz: ZoneInfo, rules: _Rules) -> int | None:
+def _first_allowed(start: int, end: int, tz: ZoneInfo, rules: SendRules) -> int | None:
     """The first allowed instant in (start, end]. The verdict only changes where the clock
     reaches an edge minute or jumps (a DST change), so only those instants are checked."""
     lo = start
@@ -218,13 +227,13 @@ def _first_allowed(start: int, end: int, tz: ZoneInfo, rules: _Rules) -> int | N
         if found is not None:
             return found
         if change is not None:
-            if rules.allows_wall(wall_clock(change, tz)):
+            if rules.allows_at(change, tz):
                 return change
             lo = change
     return None
 
 
-def _first_allowed_fixed(lo: int, hi: int, offset: int, rules: _Rules) -> int | None:
+def _first_allowed_fixed(lo: int, hi: int, offset: int, rules: SendRules) -> int | None:
     """The first allowed instant in (lo, hi], a stretch with one UTC offset, in plain integer
     arithmetic: this runs for every held message."""
     for day in range((lo + offset) // DAY_S, (hi + offset) // DAY_S + 1):

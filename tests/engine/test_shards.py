@@ -1,4 +1,5 @@
-"""A simulation split over processes (engine/shards.py) reports what one process reports."""
+"""A simulation split over processes (engine/shards.py), or replayed in one step of the clock,
+reports what one process stepping a day at a time reports."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from cadenza.engine import shards
 from cadenza.engine.dataload import Loaded, load_data
 from cadenza.engine.report import build_report
+from cadenza.engine.schedules import SEGMENT_INTERVAL
 from cadenza.engine.simulate import Simulation
 from cadenza.engine.state import Event
 from cadenza.engine.timing import parse_timestamp
@@ -33,8 +35,10 @@ def _example(root: Path) -> tuple[m.Project, Loaded]:
     return project, data
 
 
-def _outcome(project: m.Project, data: Loaded, db: Path, parts: int) -> dict[str, Any]:
-    sim = Simulation(project=project, data=data, start=START, end=END, db_path=db, parts=parts)
+def _outcome(project: m.Project, data: Loaded, db: Path, parts: int,
+             window: int | None = None) -> dict[str, Any]:
+    sim = Simulation(project=project, data=data, start=START, end=END, db_path=db, parts=parts,
+                     window=window)
     try:
         sim.run()
         report = build_report(project, sim.store, START, END).as_json()
@@ -71,6 +75,41 @@ def test_a_split_run_matches_one_process(example: Path, tmp_path: Path) -> None:
     assert split["keys_follow"]
     assert split == one
     assert not list(tmp_path.glob("split.db.part*")), "the part files are left behind"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_the_whole_span_at_once_matches_a_day_at_a_time(example: Path, tmp_path: Path) -> None:
+    """Unless segments or schedules enroll customers, the clock takes the whole span in one
+    step (every customer replayed once); a day at a time gives the same journeys, sends,
+    suppressions and report. Where they do (the clock moves a birthday into its segment),
+    the clock still stops every 15 minutes, or every day for schedules alone."""
+    project, data = _example(example)
+    playbooks = project.playbooks.values()
+    watches = any(isinstance(e, m.SegmentEntry | m.SegmentExit)
+                  for pb in playbooks for e in (*pb.entries, *pb.exits))
+    window = SEGMENT_INTERVAL if watches else 86_400
+    daily = _outcome(project, data, tmp_path / "daily.db", parts=1, window=window)
+    at_once = _outcome(project, data, tmp_path / "once.db", parts=1)
+    assert daily["sends"], "the example sends nothing: the comparison shows nothing"
+    assert at_once == daily
+
+
+def test_the_whole_span_at_once_reports_its_progress(tmp_path: Path) -> None:
+    """The progress bar of a run in one step of the clock moves as batches of customers are
+    done, never backwards, and ends full."""
+    project, data = _example(REPO / "examples" / "cart_recovery")
+    seen: list[tuple[int, int]] = []
+    sim = Simulation(project=project, data=data, start=START, end=END,
+                     db_path=tmp_path / "p.db", parts=1)
+    try:
+        sim.run(lambda done, total: seen.append((done, total)))
+    finally:
+        sim.store.engine.dispose()
+    span = END - START
+    assert len(seen) >= 2
+    assert all(total == span and 0 <= done <= span for done, total in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert seen[-1] == (span, span)
 
 
 def test_the_audience_is_split_by_customer() -> None:
