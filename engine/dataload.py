@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cadenza.engine.contacts import clean_contact
 from cadenza.engine.state import Event
 from cadenza.engine.timing import parse_timestamp
 from cadenza.grammar.diagnostics import did_you_mean
 from cadenza.playbooks import model as m
+from cadenza.playbooks.contacts import clean_contact
 from cadenza.playbooks.policies import valid_zone
 
 COLUMNS = ("id", "email", "phone", "timezone")

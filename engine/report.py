@@ -94,13 +94,14 @@ class _Trails:
     playbook: dict[int, str]
     last: dict[int, str]
     exited: set[int]
-    arms: dict[int, dict[str, str]]
+    arms: dict[int, tuple[str, dict[str, str]]]  # enrollment -> (customer, split -> arm)
 
 
 def _trails(conn: Connection) -> _Trails:
     e = t.enrollments
     out = _Trails(visited={}, playbook={}, last={}, exited=set(), arms={})
-    for row in conn.execute(select(e.c.id, e.c.playbook, e.c.trail, e.c.state, e.c.context)):
+    for row in conn.execute(select(e.c.id, e.c.playbook, e.c.trail, e.c.state, e.c.context,
+                                   e.c.customer_id)):
         nodes = [x.split("@", 1)[0] for x in (row.trail or "").split(";") if x]
         out.visited[row.id] = set(nodes)
         out.playbook[row.id] = row.playbook
@@ -110,7 +111,7 @@ def _trails(conn: Connection) -> _Trails:
             out.exited.add(row.id)
         arms = (row.context or {}).get("arms") or {}
         if arms:
-            out.arms[row.id] = dict(arms)
+            out.arms[row.id] = (row.customer_id, dict(arms))
     return out
 
 
@@ -166,15 +167,20 @@ def _funnel(project: m.Project, tr: _Trails, converted: set[int],
 
 
 def _arms(tr: _Trails, converted: set[int]) -> list[ArmRow]:
-    counts: Counter[tuple[str, str, str]] = Counter()
-    wins: Counter[tuple[str, str, str]] = Counter()
-    for eid, arms in tr.arms.items():
+    """Customers per arm, each once however many journeys they made (a weekly playbook puts
+    the same customer in the same arm every week: counting journeys inflated the arms), and
+    those of them with a journey in that arm that converted."""
+    members: defaultdict[tuple[str, str, str], set[str]] = defaultdict(set)
+    wins: defaultdict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for eid, (customer, arms) in tr.arms.items():
         for split, arm in arms.items():
             key = (tr.playbook[eid], split, arm)
-            counts[key] += 1
-            wins[key] += eid in converted
-    return [ArmRow(playbook=p, split=s, arm=a, customers=n, converted=wins[(p, s, a)])
-            for (p, s, a), n in sorted(counts.items())]
+            members[key].add(customer)
+            if eid in converted:
+                wins[key].add(customer)
+    return [ArmRow(playbook=p, split=s, arm=a, customers=len(who),
+                   converted=len(wins[(p, s, a)]))
+            for (p, s, a), who in sorted(members.items())]
 
 
 def build_report(project: m.Project, store: Store, start: int, end: int) -> Report:

@@ -224,6 +224,11 @@ class Runtime:
             judge.horizon = (ev.ts, event_id)
             try:
                 entries.handle(ev, batch, last_entry)
+                # What the event starts at its own instant (a new journey's first send and the
+                # wait after it) runs before the next event of the same second is handled, as
+                # if each event arrived alone: a sign-up and its setup stored in one second
+                # must resolve the wait the sign-up began, as they do sent one by one.
+                steps += _run_due(cid, batch, ev.ts + 1, machine)
             finally:
                 judge.horizon = None
         return steps + _run_due(cid, batch, until + 1, machine)

@@ -21,7 +21,6 @@ from sqlalchemy import Connection, event, select, text
 from cadenza.connectors import Connector
 from cadenza.connectors.events import DeliveryEvent, InboundSms
 from cadenza.engine import schema as t
-from cadenza.engine.contacts import clean_contact
 from cadenza.engine.dataload import BadValueError, coerce
 from cadenza.engine.db import fatal_store_error, schema_version, write_gate
 from cadenza.engine.dispatch import Dispatcher
@@ -35,6 +34,7 @@ from cadenza.engine.store import Store, bulk_for
 from cadenza.engine.timing import known_zone
 from cadenza.grammar.diagnostics import did_you_mean
 from cadenza.playbooks import model as m
+from cadenza.playbooks.contacts import clean_contact
 
 Clock = Callable[[], float]
 CHANNEL = "cadenza_work"  # PostgreSQL LISTEN/NOTIFY channel: new events are waiting

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from cadenza.grammar import ast
 from cadenza.grammar.diagnostics import Span, did_you_mean
 from cadenza.playbooks import model as m
+from cadenza.playbooks.contacts import clean_contact
 from cadenza.playbooks.localtime import resolve_local
 from cadenza.playbooks.policies import CHANNELS, valid_zone
 from cadenza.playbooks.report import Reporter
@@ -96,6 +97,22 @@ class _TestBuilder:
                        '"Europe/London".')
         del self.customer["timezone"]  # the test still checks; it runs in the project's zone
 
+    def customer_contacts(self, pairs: tuple[ast.Pair, ...]) -> None:
+        """An email or phone the providers would refuse is an error here too: the engine drops
+        it from a simulation's audience, so a test sending to it would pass for nothing."""
+        for p in pairs:
+            if p.name.name not in ("email", "phone") or p.name.name not in self.customer:
+                continue
+            value, problem = clean_contact(p.name.name, self.customer[p.name.name])
+            if value is not None:
+                self.customer[p.name.name] = value
+                continue
+            self.rep.error("E021", self.file, p.value.span,
+                           f"the test customer's {p.name.name}: {problem}.",
+                           hint="write it as the provider takes it, or leave it out for a "
+                                "customer who has none.")
+            del self.customer[p.name.name]
+
     def _zoned(self, pairs: tuple[ast.Pair, ...], known: dict[str, m.AttrType],
                values: dict[str, Scalar]) -> dict[str, Scalar]:
         """Timestamp values made absolute (UTC), like `at`: a time written without a zone
@@ -129,6 +146,7 @@ class _TestBuilder:
                 self.customer = _pairs(x.pairs, self.schema.customer, "customer attribute",
                                        self.file, self.rep)
                 self.customer_zone(x.pairs)
+                self.customer_contacts(x.pairs)
                 self.customer = self._zoned(x.pairs, self.schema.customer, self.customer)
             case ast.TestStart():
                 self.start = self.time(x.at)

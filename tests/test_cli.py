@@ -144,6 +144,36 @@ def test_validate_counts_the_playbooks_of_a_failing_project(tmp_path: Path) -> N
     assert "failed — 1 playbook, 1 error, 0 warnings" in output
 
 
+def test_a_test_customer_whose_address_a_provider_refuses_is_a_diagnostic(
+        tmp_path: Path) -> None:
+    """An email or phone that simulate would drop from the audience is an error in a test
+    (it passed, sending to it); a phone with dashes is taken in its E.164 form."""
+    _run("init", str(tmp_path / "p"))
+    tests = tmp_path / "p" / "tests.play"
+    text = (tests.read_text("utf-8")
+            .replace('email = "ana@example.com",',
+                     'email = "ana@example.com", phone = "312-555-0101",')
+            .replace('email = "bo@example.com"', 'email = "bo-at-example.com"'))
+    tests.write_text(text + """
+test "a phone with dashes" {
+  playbook welcome
+  customer { first_name = "Cy", email = "cy@example.com", phone = "+1 (415) 555-0123",
+             email_opt_in = true }
+  event signed_up at 2026-03-02T10:00Z { source = "ads" }
+  expect email "welcome" at 2026-03-02T10:00Z
+}
+""", "utf-8")
+    code, output = _run("validate", str(tmp_path / "p"))
+    assert code == 1
+    assert ("error[E021]: the test customer's phone: '312-555-0101' is not a phone number in "
+            "E.164 form: '+', the country code and the number, such as '+14155550123'."
+            in output)
+    assert ("error[E021]: the test customer's email: 'bo-at-example.com' is not an email "
+            "address (name@domain.example)." in output)
+    assert "'+1 (415) 555-0123'" not in output
+    assert "failed — 1 playbook, 2 errors" in output
+
+
 def test_a_test_customer_in_an_unknown_zone_is_a_diagnostic(tmp_path: Path) -> None:
     """validate reports it (E021) and `cadenza test` refuses the project, never crashes."""
     _run("init", str(tmp_path / "p"))

@@ -110,6 +110,36 @@ def test_wait_for_event_resolves_or_times_out(tmp_path: Path, store_url: str) ->
                          ("b", "sms", None, "2026-03-03T10:00Z")]
 
 
+def test_events_of_one_second_act_as_if_each_arrived_alone(tmp_path: Path,
+                                                            store_url: str) -> None:
+    """A click stored in the same second as the cart (a batch import) resolves the wait the
+    cart began, as it does one second later (a trial's onboarding drip kept mailing a
+    customer who had finished setup in the second they signed up)."""
+    h = _h(tmp_path, store_url, WAIT)
+    h.customers({"id": "a"}, {"id": "b"})
+    h.run("2026-03-04T00:00Z", ("a", "cart_abandoned", "2026-03-02T10:00Z", {}),
+          ("a", "clicked", "2026-03-02T10:00Z", {}),
+          ("b", "cart_abandoned", "2026-03-02T10:00Z", {}),
+          ("b", "clicked", "2026-03-02T10:00:01Z", {}))
+    assert h.sends() == [("a", "email", "hello", "2026-03-02T10:00Z"),
+                         ("a", "email", "again", "2026-03-02T10:00Z"),
+                         ("b", "email", "hello", "2026-03-02T10:00Z"),
+                         ("b", "email", "again", "2026-03-02T10:00Z")]
+
+
+def test_an_exit_in_the_entry_second_comes_after_the_first_send(tmp_path: Path,
+                                                                store_url: str) -> None:
+    """An order stored in the same second as the cart lets the cart's first email go before it
+    ends the journey, as when the two are sent one by one."""
+    h = _h(tmp_path, store_url, CART)
+    h.customers({"id": "a", "email_opt_in": True})
+    h.run("2026-03-05T00:00Z",
+          ("a", "cart_abandoned", "2026-03-02T10:00Z", {"cart_value": 50}),
+          ("a", "order_completed", "2026-03-02T10:00Z", {"order_value": 50}))
+    assert h.sends() == [("a", "email", "hello", "2026-03-02T10:00Z")]
+    assert h.enrollments() == [("a", "cart", "exited", "exit on order_completed")]
+
+
 POLICY = """\
 playbook p {
   when event cart_abandoned

@@ -294,3 +294,51 @@ def test_a_long_run_keeps_its_chart_on_the_page() -> None:
     bars = [float(w) for w in re.findall(r"<rect [^>]*width='([\d.]+)'", svg)]
     assert len(bars) == 120
     assert min(bars) > 0
+
+
+WEEKLY = """\
+schema {
+  customer { first_name: string }
+  event visited { }
+  event bought { }
+}
+playbook weekly {
+  when event visited
+  reenter after 1d
+  goal bought: event bought within 2d
+  split subject {
+    50% -> a
+    50% -> b
+  }
+  a: send email text "A" subject "A"
+  end
+  b: send email text "B" subject "B"
+}
+"""
+
+
+def test_experiment_arms_count_each_customer_once(tmp_path: Path) -> None:
+    """A customer who enters a re-entering playbook every week is in the same arm every
+    week: the arm counts them once (it counted each journey), and converted once."""
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "cadenza.toml").write_text('timezone = "UTC"\n', "utf-8")
+    (project / "main.play").write_text(WEEKLY, "utf-8")
+    ids = [f"c{i}" for i in range(6)]
+    (project / "customers.jsonl").write_text("".join(
+        json.dumps({"id": c, "email": f"{c}@example.com", "first_name": c}) + "\n"
+        for c in ids), "utf-8")
+    events = [{"customer_id": c, "event": "visited", "timestamp": f"2026-03-{day:02d}T10:00:00Z"}
+              for day in (2, 9, 16) for c in ids]
+    events += [{"customer_id": c, "event": "bought", "timestamp": f"2026-03-{day:02d}T11:00:00Z"}
+               for day in (2, 9) for c in ids[:2]]
+    (project / "events.jsonl").write_text(
+        "".join(json.dumps(e) + "\n" for e in events), "utf-8")
+    result = _simulate(tmp_path, str(project), "--customers", str(project / "customers.jsonl"),
+                       "--events", str(project / "events.jsonl"), *SPAN, "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    arms = report["arms"]
+    assert sum(a["customers"] for a in arms) == 6
+    assert sum(a["converted"] for a in arms) == 2
+    assert report["enrollments"] == 18

@@ -1,7 +1,8 @@
 """Customer addresses as the providers take them: an email address, an E.164 phone number.
 
 A value that cannot be one would only fail later, at the provider, once per message; it is
-refused where it comes in (identify, simulate's audience) with a sentence that says so.
+refused where it comes in (identify, simulate's audience, a playbook test's customer) with a
+sentence that says so.
 """
 
 from __future__ import annotations
