@@ -291,8 +291,8 @@ class _Judge:
         answer is kept per condition, which lives as long as the project)."""
         known = self._plain_conds.get(id(cond))
         if known is None:
-            plain = not any(True for _ in m.nodes_of(cond, m.InSegment)) and not any(
-                True for _ in m.nodes_of(cond, m.Agg))
+            plain = (next(m.nodes_of(cond, m.InSegment), None) is None
+                     and next(m.nodes_of(cond, m.Agg), None) is None)
             known = self._plain_conds[id(cond)] = (cond, plain)
         return known[1]
 

@@ -112,16 +112,16 @@ class Store:
         revocations stay)."""
         changed = ("email", "phone", "timezone", "attributes", "updated_at")
         with self.engine.begin() as conn:
-            ins = dialect_insert(conn)(t.customers)
-            stmt = ins.on_conflict_do_update(index_elements=[t.customers.c.id],
-                                             set_={c: ins.excluded[c] for c in changed})
             for part in chunks(rows, 2000):
                 values = [{"id": r["id"], "email": r.get("email"), "phone": r.get("phone"),
                            "timezone": r.get("timezone"), "attributes": r.get("attributes"),
                            "updated_at": now, "email_revoked": False, "sms_revoked": False}
                           for r in part]
                 if pgbulk.is_postgres(conn):
-                    conn.execute(stmt, values)
+                    ins = dialect_insert(conn)(t.customers)
+                    conn.execute(ins.on_conflict_do_update(
+                        index_elements=[t.customers.c.id],
+                        set_={c: ins.excluded[c] for c in changed}), values)
                 else:  # the driver directly: SQLAlchemy's parameter processing doubled it
                     litebulk.insert_rows(conn, t.customers, values, upsert=("id", changed))
 
